@@ -1,0 +1,91 @@
+"""Claims: a derived expression, where it is tested, how it is estimated, and the rule.
+
+A :class:`Claim` binds an id, a one-line statement, its regime, and a ``run`` function
+that, given a SeedSequence and the quick/full switch, evaluates the theory and the
+Monte Carlo estimator on one parameter object and returns an :class:`Outcome`.  The
+verdict rule is fixed in the claim (statistical: z-test with Holm across the suite,
+see :mod:`numerics.verdict`; exact: a derived tolerance) before anything runs.
+
+Claims register themselves with :func:`claim`; :func:`all_claims` imports the modules
+that define them.
+"""
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .verdict import bonferroni, p_value, z_score
+
+__all__ = ["Claim", "Outcome", "claim", "all_claims", "claim_seed", "statistical_outcome"]
+
+_REGISTRY = {}
+
+
+@dataclass
+class Outcome:
+    """What one run of a claim measured.
+
+    ``kind`` is "statistical" (``p`` feeds the Holm correction) or "exact" (``passed``
+    is decided by the claim's own derived tolerance).  For a claim over many entries,
+    ``theory``/``estimate``/``stderr``/``z`` describe the worst entry.
+    """
+
+    kind: str
+    params: dict
+    theory: float
+    estimate: float
+    stderr: float = None
+    z: float = None
+    p: float = None
+    passed: bool = None
+    floor: float = 0.0
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    regime: str
+    group: str
+    run: object
+
+    def __call__(self, seed, quick=False):
+        return self.run(claim_seed(seed, self.id), quick)
+
+
+def claim(id, statement, regime, group):
+    """Decorator: register ``run(seed_sequence, quick) -> Outcome`` as a claim."""
+    def register(run):
+        if id in _REGISTRY:
+            raise ValueError(f"claim id {id!r} registered twice")
+        _REGISTRY[id] = Claim(id, statement, regime, group, run)
+        return run
+    return register
+
+
+def all_claims():
+    """Every registered claim, in registration order."""
+    from . import claims_model  # noqa: F401  (registers group A)
+    return list(_REGISTRY.values())
+
+
+def claim_seed(seed, claim_id):
+    """SeedSequence of one claim: independent of which other claims run."""
+    return np.random.SeedSequence([int(seed), zlib.crc32(claim_id.encode())])
+
+
+def statistical_outcome(params, theory, estimate, stderr, *, floor=0.0, df=None, note="",
+                        extra=None):
+    """Outcome of a z (or t) test over one or many entries, Bonferroni-combined."""
+    theory, estimate, stderr = (np.atleast_1d(np.asarray(a, dtype=float))
+                                for a in (theory, estimate, stderr))
+    floor = np.broadcast_to(np.asarray(floor, dtype=float), theory.shape)
+    z = z_score(estimate, theory, stderr, floor)
+    worst = int(np.argmax(z))
+    p_entries = [p_value(zi, df) for zi in z.ravel()]
+    return Outcome("statistical", params, float(theory.flat[worst]), float(estimate.flat[worst]),
+                   float(stderr.flat[worst]), float(z.flat[worst]), bonferroni(p_entries),
+                   floor=float(floor.flat[worst]), note=note, extra=extra or {})

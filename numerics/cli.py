@@ -1,0 +1,98 @@
+"""The ``ldv`` command line: ``verify``, ``list``, ``formula``.
+
+Exit status: 0 when every claim passes, 1 when a claim fails, 2 on bad input (one line
+on stderr naming the parameter).
+"""
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _verify(args):
+    from tqdm import tqdm
+
+    from .claims import all_claims
+    from .verify import format_table, run_suite
+
+    claims = all_claims()
+    # the bar appears only for runs longer than a second (delay=1)
+    bar = tqdm(total=len(claims), unit="claim", delay=1, leave=False, file=sys.stderr)
+    try:
+        def progress(claim):
+            bar.set_description(claim.id)
+            if progress.started:
+                bar.update(1)
+            progress.started = True
+        progress.started = False
+        report = run_suite(seed=args.seed, quick=args.quick, claims=claims, progress=progress)
+    finally:
+        bar.close()
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(report.to_json())
+    return 0 if report.failed == 0 else 1
+
+
+def _list(args):
+    from .claims import all_claims
+
+    for c in all_claims():
+        print(f"{c.id:24s} [{c.group}] {c.statement}\n{'':24s}     regime: {c.regime}")
+    return 0
+
+
+def _formula(args):
+    from theory.catalog import FORMULAS, formula
+
+    if args.name not in FORMULAS:
+        raise ValueError(f"NAME must be one of {', '.join(sorted(FORMULAS))}; got {args.name!r}")
+    expr = formula(args.name)
+    if args.latex:
+        import sympy as sp
+        print(sp.latex(expr))
+    else:
+        print(f"{args.name}: {FORMULAS[args.name][1]}")
+        print(expr)
+    return 0
+
+
+def _seed(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ldv", description="Verify the theory of linear diffusion models on finite "
+                                "Gaussian data (Merger & Goldt, arXiv 2505.24769).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("verify", help="run every claim and print one verdict each")
+    p.add_argument("--quick", action="store_true", help="smaller Monte Carlo budgets")
+    p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.set_defaults(func=_verify)
+    p = sub.add_parser("list", help="list the registered claims")
+    p.set_defaults(func=_list)
+    p = sub.add_parser("formula", help="print a derived expression")
+    p.add_argument("name", help="formula name (run `ldv formula list` to see them)")
+    p.add_argument("--latex", action="store_true", help="print LaTeX source")
+    p.set_defaults(func=_formula)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"ldv: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

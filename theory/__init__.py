@@ -1,0 +1,19 @@
+"""Symbolic theory of linear diffusion models trained on finite Gaussian data.
+
+Every closed form here is derived by sympy from the model's definition (DESIGN.md);
+nothing in this package imports numpy.
+
+Modules
+-------
+symbols      the symbols, declared once with their assumptions
+model        denoiser (ridge, gradient flow, gradient descent) and the sampler step
+continuous   the T → ∞ limit of the spectral transfer
+losses       train and test loss per eigen-direction
+catalog      the named catalogue behind ``ldv formula``
+"""
+
+from . import catalog, continuous, losses, model, symbols
+from .catalog import FORMULAS, formula, latex
+
+__all__ = ["symbols", "model", "continuous", "losses", "catalog", "FORMULAS", "formula",
+           "latex"]
