@@ -18,7 +18,8 @@ def _verify(args):
 
     claims = all_claims()
     # the bar appears only for runs longer than a second (delay=1)
-    bar = tqdm(total=len(claims), unit="claim", delay=1, leave=False, file=sys.stderr)
+    bar = tqdm(total=len(claims), unit="claim", delay=1, leave=False, file=sys.stderr,
+               disable=None)  # None: no bar when stderr is not a terminal
     try:
         def progress(claim):
             bar.set_description(claim.id)
@@ -47,8 +48,13 @@ def _list(args):
 def _formula(args):
     from theory.catalog import FORMULAS, formula
 
+    if args.name == "list":
+        for name, (_, description) in FORMULAS.items():
+            print(f"{name:28s} {description}")
+        return 0
     if args.name not in FORMULAS:
-        raise ValueError(f"NAME must be one of {', '.join(sorted(FORMULAS))}; got {args.name!r}")
+        raise ValueError(f"NAME must be 'list' or one of {', '.join(sorted(FORMULAS))}; "
+                         f"got {args.name!r}")
     expr = formula(args.name)
     if args.latex:
         import sympy as sp

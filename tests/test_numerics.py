@@ -116,3 +116,27 @@ def test_monte_carlo_reproduces_from_its_seed_and_estimates_the_trace():
     # Var Tr Σ̂ = 2 Σλ²/N: the s.e. must agree with it (ratio within 10% for 1000 draws)
     assert abs(a.stderr / np.sqrt(2 * np.sum(lam**2) / 20 / 1000) - 1) < 0.1
     assert abs(a.mean - 4.0) < 4 * a.stderr
+
+
+def test_summed_losses_add_the_per_step_losses_and_long_training_is_finite():
+    from numerics.losses import step_losses, summed_losses
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((5, 3))
+    cov, Sigma = X.T @ X / 5, np.eye(3)
+    s = linear_schedule(50)
+    per_step = [step_losses(cov, Sigma, ab, c=0.1) for ab in s.alpha_bar]
+    assert np.allclose(summed_losses(cov, Sigma, s, c=0.1), np.sum(per_step, axis=0))
+    # τ huge: the gradient-flow losses equal the minimiser's, with no overflow
+    assert np.allclose(summed_losses(cov, Sigma, s, tau=1e12), summed_losses(cov, Sigma, s))
+
+
+def test_cosine_schedule_follows_its_definition():
+    from numerics import cosine_schedule
+
+    s = cosine_schedule(100)
+    t = np.arange(101)
+    g = np.cos(np.pi / 2 * (t / 100 + 0.008) / 1.008) ** 2
+    # the product of 1 − β_t telescopes to g(t)/g(0) until the clip at β = 0.999 (t = T)
+    assert np.allclose(s.alpha_bar[:-1], g[1:-1] / g[0], rtol=1e-10)
+    assert s.betas[-1] == 0.999 and np.all((s.betas > 0) & (s.betas <= 0.999))

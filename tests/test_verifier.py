@@ -47,12 +47,14 @@ def test_cli_list_and_formula(capsys):
     assert "A2.end-to-end" in capsys.readouterr().out
     assert main(["formula", "ridge_denoiser", "--latex"]) == 0
     assert "\\frac" in capsys.readouterr().out
+    assert main(["formula", "list"]) == 0
+    assert "continuous_transfer" in capsys.readouterr().out
 
 
 def test_cli_bad_input_is_one_line_on_stderr_and_status_2(capsys):
     assert main(["formula", "no_such_formula"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("ldv: error: NAME must be one of") and "\n" not in err
+    assert err.startswith("ldv: error: NAME must be 'list' or one of") and "\n" not in err
 
 
 def _claim(claim_id):
