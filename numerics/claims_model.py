@@ -46,9 +46,9 @@ def _sgd_vs_gd(seed, *, d, N, t_steps, ridges, steps, replicates, batch):
     sample_cov = X.T @ X / N
     schedule = linear_schedule()
     idx = np.array(t_steps) - 1
+    ab, q = schedule.alpha_bar[idx], schedule.one_minus_alpha_bar[idx]
     theory, optimum, mean, se = [], [], [], []
     for c in ridges:
-        ab, q = schedule.alpha_bar[idx], schedule.one_minus_alpha_bar[idx]
         eta = default_step_size(X, ab, c)
         W_last, _ = sgd_train(X, ab, steps=steps, batch=batch, rng=rng, c=c, step_size=eta,
                               replicates=replicates, average_last=0.0)

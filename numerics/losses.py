@@ -13,6 +13,8 @@ import sympy as sp
 from theory.model import noise_averaged_loss
 from theory.symbols import alpha_bar, lam, w
 
+from .denoiser import denoiser_eigenvalues
+
 __all__ = ["step_losses", "summed_losses"]
 
 
@@ -22,8 +24,6 @@ def _loss():
 
 
 def _per_step(sample_cov, population_cov, alpha_bar_t, one_minus_alpha_bar_t, c, tau):
-    from .denoiser import denoiser_eigenvalues
-
     lam_hat, U = np.linalg.eigh(sample_cov)
     lam_hat = np.clip(lam_hat, 0.0, None)
     s_pop = np.einsum("ji,jk,ki->i", U, population_cov, U)
