@@ -1,8 +1,10 @@
 """Claims: a derived expression, where it is tested, how it is estimated, and the rule.
 
-A :class:`Claim` binds an id, a one-line statement, its regime, and a ``run`` function
-that, given a SeedSequence and the quick/full switch, evaluates the theory and the
-Monte Carlo estimator on one parameter object and returns an :class:`Outcome`.  The
+A :class:`Claim` binds an id, a one-line statement, its regime, the parameters where it
+is tested (declared up front, with the smaller budgets of ``--quick`` as overrides) and a
+``run(seed_sequence, params)`` function that evaluates the theory and the Monte Carlo
+estimator and returns an :class:`Outcome`.  Because the parameters are declared, a
+finished claim can be cached under (id, parameters, seed, code version).  The
 verdict rule is fixed in the claim (statistical: z-test with Holm across the suite,
 see :mod:`numerics.verdict`; exact: a derived tolerance) before anything runs.
 
@@ -51,17 +53,31 @@ class Claim:
     regime: str
     group: str
     run: object
+    full: dict
+    quick: dict
+
+    def parameters(self, quick=False):
+        """The declared parameters, with the ``--quick`` overrides applied if asked."""
+        return {**self.full, **(self.quick if quick else {})}
 
     def __call__(self, seed, quick=False):
-        return self.run(claim_seed(seed, self.id), quick)
+        return self.run(claim_seed(seed, self.id), self.parameters(quick))
 
 
-def claim(id, statement, regime, group):
-    """Decorator: register ``run(seed_sequence, quick) -> Outcome`` as a claim."""
+def claim(id, statement, regime, group, params=None, quick=None):
+    """Decorator: register ``run(seed_sequence, params) -> Outcome`` as a claim.
+
+    ``params`` are the full-run parameters (sample counts included) and ``quick`` the
+    entries that ``--quick`` replaces.
+    """
     def register(run):
         if id in _REGISTRY:
             raise ValueError(f"claim id {id!r} registered twice")
-        _REGISTRY[id] = Claim(id, statement, regime, group, run)
+        unknown = set(quick or {}) - set(params or {})
+        if unknown:
+            raise ValueError(f"quick overrides {sorted(unknown)} are not parameters of {id}")
+        _REGISTRY[id] = Claim(id, statement, regime, group, run, dict(params or {}),
+                              dict(quick or {}))
         return run
     return register
 

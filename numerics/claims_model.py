@@ -61,10 +61,11 @@ def _sgd_vs_gd(seed, *, d, N, t_steps, ridges, steps, replicates, batch):
 
 @claim("A1.sgd-minimiser",
        "minibatch SGD on noisy pairs converges to W_t = sqrt(1-abar)(C_t + c)^-1",
-       regime="exact, any N, d, t, c >= 0", group="A")
-def _sgd_minimiser(seed, quick):
-    params = dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=400,
-                  batch=16, replicates=200 if quick else 800)
+       regime="exact, any N, d, t, c >= 0", group="A",
+       params=dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=400,
+                   batch=16, replicates=800),
+       quick=dict(replicates=200))
+def _sgd_minimiser(seed, params):
     theory_n, optimum, mean, se = _sgd_vs_gd(
         seed, d=params["d"], N=params["N"], t_steps=params["t"], ridges=params["c"],
         steps=params["steps"], replicates=params["replicates"], batch=params["batch"])
@@ -77,10 +78,11 @@ def _sgd_minimiser(seed, quick):
 
 @claim("A1.gd-early-stopping",
        "mean SGD iterate after n steps = derived GD denoiser sqrt(1-abar)(1-(1-eta k)^n)/k",
-       regime="exact, any n, eta (E[SGD] obeys the GD recursion)", group="A")
-def _gd_early(seed, quick):
-    params = dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=12,
-                  batch=16, replicates=1000 if quick else 4000)
+       regime="exact, any n, eta (E[SGD] obeys the GD recursion)", group="A",
+       params=dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=12,
+                   batch=16, replicates=4000),
+       quick=dict(replicates=1000))
+def _gd_early(seed, params):
     theory_n, _, mean, se = _sgd_vs_gd(
         seed, d=params["d"], N=params["N"], t_steps=params["t"], ridges=params["c"],
         steps=params["steps"], replicates=params["replicates"], batch=params["batch"])
@@ -89,10 +91,11 @@ def _gd_early(seed, quick):
 
 @claim("A2.end-to-end",
        "DDPM samples from SGD-trained W_t have covariance U diag(f(lam_hat)) U^T",
-       regime="exact at finite T (the spectral shortcut)", group="A")
-def _end_to_end(seed, quick):
-    params = dict(d=3, N=50, k=1.0, T=1000, c=0.0, replicates=10, samples=100_000,
-                  sgd_steps=200 if quick else 400, batch=16 if quick else 32)
+       regime="exact at finite T (the spectral shortcut)", group="A",
+       params=dict(d=3, N=50, k=1.0, T=1000, c=0.0, replicates=10, samples=100_000,
+                   sgd_steps=400, batch=32),
+       quick=dict(sgd_steps=200, batch=16))
+def _end_to_end(seed, params):
     rng = np.random.default_rng(seed)
     X, _ = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)
     lam_hat, U = np.linalg.eigh(X.T @ X / params["N"])
@@ -116,12 +119,14 @@ def _end_to_end(seed, quick):
 
 @claim("A2.continuous-limit",
        "discrete transfer f_T -> closed-form VP-SDE limit f_inf with error ~ T^(1-p), p = local order",
-       regime="T -> infinity at fixed integral of beta (c = 0, tau = inf)", group="A")
-def _continuous_limit(seed, quick):
-    lam = np.array([0.05, 0.5, 2.0, 10.0, 100.0])
-    Ts = [1000, 2000, 4000, 8000, 16000]
-    bar_min, bar_max = 0.1, 10.0  # T·β_min, T·β_max: the paper's schedule at T = 1000
-    params = dict(lam=lam.tolist(), T=Ts, beta_bar=[bar_min, bar_max])
+       regime="T -> infinity at fixed integral of beta (c = 0, tau = inf)", group="A",
+       # beta_bar = (T·β_min, T·β_max): the paper's schedule at T = 1000
+       params=dict(lam=[0.05, 0.5, 2.0, 10.0, 100.0], T=[1000, 2000, 4000, 8000, 16000],
+                   beta_bar=[0.1, 10.0]))
+def _continuous_limit(seed, params):
+    lam = np.array(params["lam"])
+    Ts = params["T"]
+    bar_min, bar_max = params["beta_bar"]
     derived_slope = 1 - local_error_order()  # global error exponent
     f_inf = continuous_transfer_function(lam, continuous_alpha_bar_T(1, bar_min, bar_max))
     errors = np.array([np.abs(transfer_function(lam, T=T, beta_min=bar_min / T,
@@ -135,8 +140,10 @@ def _continuous_limit(seed, quick):
                    note=f"T*error at T={Ts[-1]}: " + ", ".join(f"{e:.3g}" for e in errors[-1] * Ts[-1]))
 
 
-def _loss_claim(seed, quick, which):
-    params = dict(d=4, N=8, k=1.0, t=[1, 300, 1000], c=0.1, pairs=100_000 if quick else 400_000)
+_LOSS_PARAMS = dict(d=4, N=8, k=1.0, t=[1, 300, 1000], c=0.1, pairs=400_000)
+
+
+def _loss_claim(seed, params, which):
     rng = np.random.default_rng(seed)
     X, Sigma = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)
     sample_cov = X.T @ X / params["N"]
@@ -161,12 +168,14 @@ def _loss_claim(seed, quick, which):
 
 
 @claim("A3.train-loss", "L_train,t = sum_i l(w_t(lam_hat_i); lam_hat_i) for the trained W_t",
-       regime="exact, any N, d, t", group="A")
-def _train_loss(seed, quick):
-    return _loss_claim(seed, quick, "train")
+       regime="exact, any N, d, t", group="A", params=_LOSS_PARAMS,
+       quick=dict(pairs=100_000))
+def _train_loss(seed, params):
+    return _loss_claim(seed, params, "train")
 
 
 @claim("A3.test-loss", "L_test,t = sum_i l(w_t(lam_hat_i); u_i^T Sigma u_i) for the trained W_t",
-       regime="exact, any N, d, t", group="A")
-def _test_loss(seed, quick):
-    return _loss_claim(seed, quick, "test")
+       regime="exact, any N, d, t", group="A", params=_LOSS_PARAMS,
+       quick=dict(pairs=100_000))
+def _test_loss(seed, params):
+    return _loss_claim(seed, params, "test")

@@ -13,21 +13,26 @@ __all__ = ["main"]
 def _verify(args):
     from tqdm import tqdm
 
+    from .cache import ResultCache
     from .claims import all_claims
     from .verify import format_table, run_suite
 
     claims = all_claims()
+    cache = ResultCache(enabled=not args.no_cache)
     # the bar appears only for runs longer than a second (delay=1)
     bar = tqdm(total=len(claims), unit="claim", delay=1, leave=False, file=sys.stderr,
                disable=None)  # None: no bar when stderr is not a terminal
     try:
-        def progress(claim):
+        def progress(claim, cached):
             bar.set_description(claim.id)
-            if progress.started:
-                bar.update(1)
-            progress.started = True
-        progress.started = False
-        report = run_suite(seed=args.seed, quick=args.quick, claims=claims, progress=progress)
+            bar.update(1)
+        report = run_suite(seed=args.seed, quick=args.quick, claims=claims, progress=progress,
+                           cache=cache, workers=args.workers)
+    except KeyboardInterrupt:
+        bar.close()
+        kept = "kept in " + str(cache.directory) if cache.enabled else "not kept (--no-cache)"
+        print(f"ldv: interrupted; finished claims are {kept}", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     print(format_table(report))
@@ -72,7 +77,16 @@ def _seed(text):
     return value
 
 
+def _workers(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be an integer >= 1, got {text}")
+    return value
+
+
 def build_parser():
+    from .montecarlo import cpu_count
+
     parser = argparse.ArgumentParser(
         prog="ldv", description="Verify the theory of linear diffusion models on finite "
                                 "Gaussian data (Merger & Goldt, arXiv 2505.24769).")
@@ -81,6 +95,12 @@ def build_parser():
     p.add_argument("--quick", action="store_true", help="smaller Monte Carlo budgets")
     p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither reuse nor store finished claims (cache: $LDV_CACHE_DIR, "
+                        "else $XDG_CACHE_HOME/ldv, else ~/.cache/ldv)")
+    p.add_argument("--workers", type=_workers, default=min(2, cpu_count()),
+                   help="claims run side by side in this many processes "
+                        "(default: min(2, cores)); the result does not depend on it")
     p.set_defaults(func=_verify)
     p = sub.add_parser("list", help="list the registered claims")
     p.set_defaults(func=_list)

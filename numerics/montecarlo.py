@@ -1,18 +1,39 @@
-"""Monte Carlo over training sets: seeded batches of sample covariances, and estimates.
+r"""The Monte Carlo engine: expectations over training sets, in the eigenbasis of Σ̂.
 
-Every random quantity is drawn from a numpy Generator made from a SeedSequence; a
-batch of datasets has its own child sequence (``SeedSequence.spawn``), so a result
-depends only on (seed, batch size, number of datasets), not on how the batches are
-run.  Σ̂ for a batch is one batched matmul, its eigen-decomposition one batched eigh.
+Per dataset the irreducible work is one draw of Σ̂ and one symmetric eigen-decomposition;
+every quantity of the trained model (transfer f, KL, losses) is then O(d²) or O(d) in the
+eigenbasis, supplied by the caller as a ``statistic(eigenvalues, eigenvectors)`` evaluated
+on a whole chunk at once.  The engine
+
+* draws Σ̂ by the Bartlett decomposition when N ≥ d (cost independent of N) and from
+  the data matrix otherwise (:mod:`numerics.wishart`);
+* works in chunks of datasets, so memory stays bounded (``chunk`` datasets at a time;
+  by default as many as fit in about 64 MB);
+* gives dataset ``i`` its own child of the root SeedSequence (``SeedSequence.spawn``), so
+  the result is the same array, bit for bit, whatever the chunk size and however the
+  chunks are shared among worker processes;
+* sets eigenvalues within solver noise of zero (|λ̂| ≤ d·ε·max λ̂) to exactly zero, so
+  that rank deficiency (N < d) is seen as such and not as round-off of either sign;
+* returns an :class:`Estimate` (mean, standard error, count) per quantity.
+
+Both cores: ``workers=2`` shares the chunks between two forked processes, each with a
+single BLAS thread; ``workers=1`` runs in this process with the BLAS library's own
+threads.  ``benchmarks/engine.py`` measures which pays.
 """
 
+import multiprocessing
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .validation import check_count, check_spectrum
+from .wishart import choose_method, draw_sample_covariances
 
-__all__ = ["Estimate", "estimate", "sample_covariances", "spectral_monte_carlo"]
+__all__ = ["Estimate", "estimate", "sample_covariances", "spectral_monte_carlo",
+           "default_chunk", "spectral_decompositions"]
+
+CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -28,7 +49,10 @@ class Estimate:
 
 
 def estimate(values, axis=0):
-    """Mean and standard error (sample sd/√n) of i.i.d. replicates along ``axis``."""
+    """Mean and standard error (sample sd/√n) of i.i.d. replicates along ``axis``.
+
+    Returns an :class:`Estimate` for scalar replicates, else ``(mean, stderr)`` arrays.
+    """
     values = np.asarray(values, dtype=float)
     n = values.shape[axis]
     if n < 2:
@@ -40,45 +64,144 @@ def estimate(values, axis=0):
     return mean, stderr
 
 
-def sample_covariances(lam, N, size, rng, rotation=None):
-    """``size`` sample covariances Σ̂ = XᵀX/N of N draws from N(0, O diag(λ) Oᵀ).
+def sample_covariances(lam, N, size, rng, rotation=None, method="auto", centred=False):
+    """``size`` sample covariances Σ̂ of N draws from N(0, O diag(λ) Oᵀ), shape (size, d, d).
 
-    Returns an array of shape (size, d, d); one batched matmul.
+    The datasets are seeded from ``rng`` (one child seed each); see
+    :func:`numerics.wishart.draw_sample_covariances` for ``method`` and ``centred``.
     """
-    lam = check_spectrum(lam)
-    N = check_count(N, "N")
-    Z = rng.standard_normal((size, N, lam.size)) * np.sqrt(lam)
-    if rotation is not None:
-        Z = Z @ rotation.T
-    return np.matmul(Z.transpose(0, 2, 1), Z) / N
+    size = check_count(size, "size")
+    seeds = np.random.SeedSequence(rng.integers(2**63, size=4)).spawn(size)
+    return draw_sample_covariances(lam, N, seeds, rotation=rotation, method=method,
+                                   centred=centred)
 
 
-def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, batch=256, rotation=None):
-    """Estimate E[statistic(λ̂, U)] over datasets of size N from spectrum λ.
+def default_chunk(d, N, method):
+    """Datasets per chunk so that one chunk's arrays stay within about 64 MB."""
+    per_dataset = 8 * d * (d if method == "bartlett" else N + d) * 3
+    return int(np.clip(CHUNK_BYTES // per_dataset, 1, 512))
+
+
+def spectral_decompositions(S):
+    """Batched eigh of symmetric Σ̂ with eigenvalues within solver noise of 0 set to 0.
+
+    The noise level is d·ε·max|λ̂| per matrix (the backward error of a symmetric
+    eigensolver); below it the sign of a computed eigenvalue carries no information.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(S)
+    d = S.shape[-1]
+    noise = d * np.finfo(float).eps * np.abs(eigenvalues).max(axis=-1, keepdims=True)
+    eigenvalues = np.where(np.abs(eigenvalues) <= noise, 0.0, eigenvalues)
+    if (eigenvalues < 0).any():  # a Gram matrix cannot have a resolvable negative eigenvalue
+        raise ArithmeticError("sample covariance has a negative eigenvalue above solver noise")
+    return eigenvalues, eigenvectors
+
+
+@dataclass(frozen=True)
+class _Job:
+    statistic: object
+    lam: np.ndarray
+    N: int
+    seeds: list
+    rotation: object
+    method: str
+    centred: bool
+
+    def evaluate(self, start, stop):
+        S = draw_sample_covariances(self.lam, self.N, self.seeds[start:stop],
+                                    rotation=self.rotation, method=self.method,
+                                    centred=self.centred)
+        values = np.asarray(self.statistic(*spectral_decompositions(S)), dtype=float)
+        if values.shape[:1] != (stop - start,):
+            raise ValueError(f"statistic must return one row per dataset, shape ({stop - start},)"
+                             f" or ({stop - start}, m); got {values.shape}")
+        return values
+
+
+_WORKER_JOB = None
+
+
+def _install(job):
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    try:  # one BLAS thread per worker: the workers already fill the cores
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+
+
+def _evaluate(bounds):
+    return _WORKER_JOB.evaluate(*bounds)
+
+
+def _run(job, bounds, workers):
+    if workers == 1 or len(bounds) == 1:
+        return [job.evaluate(*b) for b in bounds]
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the job (and the statistic, which may be a closure) is inherited, not pickled
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(workers, len(bounds)), mp_context=context,
+                             initializer=_install, initargs=(job,)) as pool:
+        return list(pool.map(_evaluate, bounds))
+
+
+def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation=None,
+                         method="auto", centred=False, workers=1):
+    r"""Estimate E[statistic(λ̂, U)] over training sets of size N from spectrum λ.
 
     Parameters
     ----------
     statistic : callable
-        ``statistic(eigenvalues, eigenvectors)`` for a batch, shapes (b, d) and (b, d, d),
-        returning shape (b,) (or (b, m) for m quantities at once).
-    lam : array_like, shape (d,)
-    N : int
+        ``statistic(eigenvalues, eigenvectors)`` for a chunk, shapes (b, d) ascending and
+        (b, d, d) (columns are eigenvectors, in the basis of Σ = O diag(λ) Oᵀ's
+        coordinates), returning shape (b,) or (b, m) for m quantities at once.
+    lam : array_like, shape (d,), ≥ 0
+        Population spectrum.
+    N : int, ≥ 1
+        Training-set size.
     n_datasets : int, ≥ 2
-    seed : int or SeedSequence
-    batch : int
-        Datasets per batched matmul/eigh; together with the seed it fixes the result.
+        Independent training sets.
+    seed : int or numpy.random.SeedSequence
+        Root seed; dataset i uses child i of ``SeedSequence(seed).spawn(n_datasets)``.
+    chunk : int, optional
+        Datasets per batched matmul + eigh (default :func:`default_chunk`).  Does not
+        change the result.
+    rotation : ndarray (d, d), optional
+        Orthogonal O of Σ; None means Σ = diag(λ).
+    method : {"auto", "bartlett", "direct"}
+        How Σ̂ is drawn (:mod:`numerics.wishart`).  Part of the seed's meaning: the same
+        seed gives different (equally distributed) datasets under different methods.
+    centred : bool
+        Use the mean-estimated covariance Σ̂_c ~ W_d(N − 1, Σ)/N.
+    workers : int, ≥ 1
+        Processes sharing the chunks (fork start method; 1 = this process).  Does not
+        change the result.
 
     Returns
     -------
     Estimate, or (mean, stderr) arrays when the statistic returns several quantities.
     """
+    lam = check_spectrum(lam)
+    N = check_count(N, "N", 2 if centred else 1)
     n_datasets = check_count(n_datasets, "n_datasets", 2)
-    batch = check_count(batch, "batch")
+    workers = check_count(workers, "workers")
+    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # pragma: no cover - platforms without fork run serially
+    method = choose_method(lam.size, N - 1 if centred else N, method)
+    if chunk is None:  # bounded memory, and at least two chunks per worker to share
+        chunk = min(default_chunk(lam.size, N, method), -(-n_datasets // (2 * workers)))
+    chunk = check_count(chunk, "chunk")
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sizes = [batch] * (n_datasets // batch) + ([n_datasets % batch] if n_datasets % batch else [])
-    values = []
-    for size, child in zip(sizes, root.spawn(len(sizes))):
-        rng = np.random.default_rng(child)
-        eigenvalues, eigenvectors = np.linalg.eigh(sample_covariances(lam, N, size, rng, rotation))
-        values.append(statistic(np.clip(eigenvalues, 0.0, None), eigenvectors))
-    return estimate(np.concatenate(values, axis=0))
+    job = _Job(statistic, lam, N, root.spawn(n_datasets), rotation, method, bool(centred))
+    bounds = [(s, min(s + chunk, n_datasets)) for s in range(0, n_datasets, chunk)]
+    return estimate(np.concatenate(_run(job, bounds, workers), axis=0))
+
+
+def cpu_count():
+    """Cores this process may use (affinity-aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1

@@ -4,17 +4,22 @@
 terminal and :meth:`Report.to_json` in the documented schema:
 
     {"claims": [{"id", "statement", "regime", "params", "theory", "estimate", "stderr",
-                 "z", "verdict", ...}], "summary": {"passed", "failed", "seconds"}}
+                 "z", "verdict", "cached", ...}],
+     "summary": {"passed", "failed", "seconds", "cached", ...}}
 """
 
+import dataclasses
 import json
 import math
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 
-from .claims import all_claims
+from .cache import ResultCache
+from .claims import Outcome, all_claims
 from .verdict import FAMILY_LEVEL, holm
 
 __all__ = ["Report", "run_suite", "format_table"]
@@ -51,36 +56,108 @@ class Report:
             "claims": self.rows,
             "summary": {"passed": self.passed, "failed": self.failed,
                         "seconds": round(self.seconds, 3), "seed": self.seed,
+                        "cached": sum(bool(r.get("cached")) for r in self.rows),
                         "quick": self.quick, "family_level": FAMILY_LEVEL},
         }), indent=2)
 
 
-def run_suite(*, seed=0, quick=False, claims=None, progress=None):
+def _record(outcome, seconds):
+    return {"outcome": dataclasses.asdict(outcome), "seconds": seconds}
+
+
+def _outcome(record):
+    return Outcome(**record["outcome"]), record["seconds"]
+
+
+def _timed(claim, seed, quick):
+    t0 = time.perf_counter()
+    outcome = claim(seed, quick)
+    return outcome, time.perf_counter() - t0
+
+
+_POOL_CLAIMS = None
+
+
+def _pool_install(claims):
+    global _POOL_CLAIMS
+    _POOL_CLAIMS = claims
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)  # the claims already fill the cores
+
+
+def _pool_run(index, seed, quick):
+    return _timed(_POOL_CLAIMS[index], seed, quick)
+
+
+def _execute(claims, todo, seed, quick, workers):
+    """Yield (index, outcome, seconds) for the claims at ``todo`` as each one finishes."""
+    if workers == 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for i in todo:
+            yield (i, *_timed(claims[i], seed, quick))
+        return
+    # fork: the claims (closures included) are inherited by the workers, not pickled
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context(
+        "fork"), initializer=_pool_install, initargs=(claims,))
+    try:
+        futures = {pool.submit(_pool_run, i, seed, quick): i for i in todo}
+        for future in as_completed(futures):
+            yield (futures[future], *future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, workers=1):
     """Run ``claims`` (default: all registered) and decide every verdict.
 
     Statistical claims are rejected by Holm's rule at :data:`FAMILY_LEVEL` over their
-    p-values; exact claims by their own derived tolerance.  ``progress(claim)`` is
-    called before each claim runs (for a progress bar).
+    p-values; exact claims by their own derived tolerance.
+
+    Parameters
+    ----------
+    seed : int, ≥ 0
+        Root seed; each claim derives its own SeedSequence from it and its id.
+    quick : bool
+        Use the claims' smaller ``--quick`` budgets.
+    claims : list of Claim, optional
+    progress : callable, optional
+        ``progress(claim, cached)`` is called as each claim finishes.
+    cache : ResultCache, optional
+        Finished claims are looked up and stored here (each as soon as it finishes, so
+        an interrupted run keeps them); None runs everything afresh and stores nothing.
+    workers : int, ≥ 1
+        Processes running claims side by side (each with one BLAS thread).  The result
+        does not depend on it.
     """
-    claims = all_claims() if claims is None else claims
+    claims = all_claims() if claims is None else list(claims)
+    cache = cache if cache is not None else ResultCache(enabled=False)
     start = time.perf_counter()
-    outcomes = []
-    for c in claims:
+    params = [c.parameters(quick) for c in claims]
+    results, todo = {}, []
+    for i, c in enumerate(claims):
+        record = cache.load(c.id, params[i], seed)
+        if record is None:
+            todo.append(i)
+            continue
+        results[i] = (*_outcome(record), True)
         if progress:
-            progress(c)
-        t0 = time.perf_counter()
-        outcome = c(seed, quick)
-        outcomes.append((c, outcome, time.perf_counter() - t0))
-    stat = [i for i, (_, o, _) in enumerate(outcomes) if o.kind == "statistical"]
-    rejected = dict(zip(stat, holm([outcomes[i][1].p for i in stat])))
+            progress(c, True)
+    for i, outcome, seconds in _execute(claims, todo, seed, quick, workers):
+        cache.store(claims[i].id, params[i], seed, _record(outcome, seconds))
+        results[i] = (outcome, seconds, False)
+        if progress:
+            progress(claims[i], False)
+    outcomes = [results[i] for i in range(len(claims))]
+    stat = [i for i, (o, _, _) in enumerate(outcomes) if o.kind == "statistical"]
+    rejected = dict(zip(stat, holm([outcomes[i][0].p for i in stat])))
     rows = []
-    for i, (c, o, seconds) in enumerate(outcomes):
+    for i, (c, (o, seconds, cached)) in enumerate(zip(claims, outcomes)):
         ok = (not rejected[i]) if o.kind == "statistical" else bool(o.passed)
         rows.append({
             "id": c.id, "statement": c.statement, "regime": c.regime, "group": c.group,
             "kind": o.kind, "params": o.params, "theory": o.theory, "estimate": o.estimate,
             "stderr": o.stderr, "z": o.z, "p": o.p, "floor": o.floor, "note": o.note,
             "verdict": "pass" if ok else "fail", "seconds": round(seconds, 3),
+            "cached": cached,
         })
     return Report(seed, quick, rows, time.perf_counter() - start)
 
@@ -104,7 +181,9 @@ def format_table(report):
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*l) for l in lines]
     out.append("")
-    out.append(f"{report.passed} passed, {report.failed} failed  "
+    cached = sum(bool(r.get("cached")) for r in report.rows)
+    out.append(f"{report.passed} passed, {report.failed} failed"
+               f"{f', {cached} from cache' if cached else ''}  "
                f"(seed {report.seed}, {'quick' if report.quick else 'full'}, "
                f"family-wise level {FAMILY_LEVEL} by Holm, {report.seconds:.1f} s)")
     return "\n".join(out)

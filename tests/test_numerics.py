@@ -110,8 +110,8 @@ def test_bad_input_names_the_parameter_and_range(call, message):
 def test_monte_carlo_reproduces_from_its_seed_and_estimates_the_trace():
     lam = power_law_spectrum(4, 1.0)
     stat = lambda e, v: e.sum(axis=1)  # Tr Σ̂, expectation Tr Σ = d
-    a = spectral_monte_carlo(stat, lam, 20, n_datasets=1000, seed=5, batch=100)
-    b = spectral_monte_carlo(stat, lam, 20, n_datasets=1000, seed=5, batch=100)
+    a = spectral_monte_carlo(stat, lam, 20, n_datasets=1000, seed=5, chunk=100)
+    b = spectral_monte_carlo(stat, lam, 20, n_datasets=1000, seed=5, chunk=100)
     assert a == b
     # Var Tr Σ̂ = 2 Σλ²/N: the s.e. must agree with it (ratio within 10% for 1000 draws)
     assert abs(a.stderr / np.sqrt(2 * np.sum(lam**2) / 20 / 1000) - 1) < 0.1
