@@ -31,7 +31,7 @@ from .validation import check_count, check_spectrum
 from .wishart import choose_method, draw_sample_covariances
 
 __all__ = ["Estimate", "estimate", "sample_covariances", "spectral_monte_carlo",
-           "default_chunk", "spectral_decompositions"]
+           "spectral_values", "default_chunk", "spectral_decompositions"]
 
 CHUNK_BYTES = 64 * 2**20
 
@@ -106,12 +106,14 @@ class _Job:
     rotation: object
     method: str
     centred: bool
+    indexed: bool
 
     def evaluate(self, start, stop):
         S = draw_sample_covariances(self.lam, self.N, self.seeds[start:stop],
                                     rotation=self.rotation, method=self.method,
                                     centred=self.centred)
-        values = np.asarray(self.statistic(*spectral_decompositions(S)), dtype=float)
+        extra = (slice(start, stop),) if self.indexed else ()
+        values = np.asarray(self.statistic(*spectral_decompositions(S), *extra), dtype=float)
         if values.shape[:1] != (stop - start,):
             raise ValueError(f"statistic must return one row per dataset, shape ({stop - start},)"
                              f" or ({stop - start}, m); got {values.shape}")
@@ -147,16 +149,19 @@ def _run(job, bounds, workers):
         return list(pool.map(_evaluate, bounds))
 
 
-def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation=None,
-                         method="auto", centred=False, workers=1):
-    r"""Estimate E[statistic(λ̂, U)] over training sets of size N from spectrum λ.
+def spectral_values(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation=None,
+                    method="auto", centred=False, workers=1, indexed=False):
+    r"""statistic(λ̂, U) for each of ``n_datasets`` training sets of size N from spectrum λ.
 
     Parameters
     ----------
     statistic : callable
         ``statistic(eigenvalues, eigenvectors)`` for a chunk, shapes (b, d) ascending and
         (b, d, d) (columns are eigenvectors, in the basis of Σ = O diag(λ) Oᵀ's
-        coordinates), returning shape (b,) or (b, m) for m quantities at once.
+        coordinates), returning shape (b,) or (b, m) for m quantities at once.  With
+        ``indexed=True`` it is called as ``statistic(eigenvalues, eigenvectors, rows)``,
+        ``rows`` the slice of dataset indices in the chunk (to pair each dataset with
+        other per-dataset draws, e.g. its sample mean).
     lam : array_like, shape (d,), ≥ 0
         Population spectrum.
     N : int, ≥ 1
@@ -178,10 +183,12 @@ def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, chunk=None, rot
     workers : int, ≥ 1
         Processes sharing the chunks (fork start method; 1 = this process).  Does not
         change the result.
+    indexed : bool
+        Pass the chunk's dataset indices to the statistic.
 
     Returns
     -------
-    Estimate, or (mean, stderr) arrays when the statistic returns several quantities.
+    ndarray, shape (n_datasets,) or (n_datasets, m)
     """
     lam = check_spectrum(lam)
     N = check_count(N, "N", 2 if centred else 1)
@@ -194,9 +201,20 @@ def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, chunk=None, rot
         chunk = min(default_chunk(lam.size, N, method), -(-n_datasets // (2 * workers)))
     chunk = check_count(chunk, "chunk")
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    job = _Job(statistic, lam, N, root.spawn(n_datasets), rotation, method, bool(centred))
+    job = _Job(statistic, lam, N, root.spawn(n_datasets), rotation, method, bool(centred),
+               bool(indexed))
     bounds = [(s, min(s + chunk, n_datasets)) for s in range(0, n_datasets, chunk)]
-    return estimate(np.concatenate(_run(job, bounds, workers), axis=0))
+    return np.concatenate(_run(job, bounds, workers), axis=0)
+
+
+def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, **options):
+    """Estimate E[statistic(λ̂, U)]: :func:`spectral_values` reduced by :func:`estimate`.
+
+    Takes the same parameters as :func:`spectral_values`.  Returns an :class:`Estimate`,
+    or (mean, stderr) arrays when the statistic returns several quantities.
+    """
+    return estimate(spectral_values(statistic, lam, N, n_datasets=n_datasets, seed=seed,
+                                    **options))
 
 
 def cpu_count():

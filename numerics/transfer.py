@@ -27,7 +27,11 @@ from theory.model import denoiser_ratio
 from theory.symbols import alpha_bar, alpha_bar_T, c, eta, lam, n, tau
 
 from .schedule import linear_schedule
+from .tabulate import SpectralTable
 from .validation import check_nonnegative, check_spectrum, check_tau
+
+#: the transfer's table is a :class:`~numerics.tabulate.SpectralTable`
+TransferInterpolant = SpectralTable
 
 __all__ = ["transfer_function", "transfer_from_schedule", "ratio_function",
            "continuous_transfer_function", "continuous_alpha_bar_T", "TransferInterpolant",
@@ -147,59 +151,15 @@ def transfer_function(lam, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max=1
     return transfer_from_schedule(lam, schedule, c=c, tau=tau)
 
 
-class TransferInterpolant:
-    r"""f(λ) of one trained model, tabulated once and evaluated at O(degree) per eigenvalue.
-
-    The Monte Carlo engine evaluates the same scalar f at d eigenvalues of every one of
-    many datasets; the exact recursion costs T operations per eigenvalue, more than the
-    eigen-decomposition itself.  Here g(s) = log f(eˢ) − s, an analytic function of
-    s = log λ, is interpolated at Chebyshev points on [log λ_lo, log λ_hi]; the degree is
-    doubled from 64 until the interpolant agrees with the exact recursion to ``rtol``
-    (relative, in f) on a grid four times finer than the degree.  Eigenvalues outside
-    [λ_lo, λ_hi] (including exact zeros of a rank-deficient Σ̂) use the exact recursion.
-
-    The float64 recursion itself is accurate to about 1e-13; Clenshaw rounding puts the
-    floor of the interpolant near 1e-11, so ``rtol`` below 1e-10 is refused.
-    """
-
-    def __init__(self, exact, *, lo=1e-8, hi=1e4, rtol=1e-10, max_degree=1024):
-        from numpy.polynomial import chebyshev
-
-        if not 1e-10 <= rtol < 1:
-            raise ValueError(f"rtol must lie in [1e-10, 1), got {rtol!r}")
-        if not 0 < lo < hi:
-            raise ValueError(f"lo and hi must satisfy 0 < lo < hi, got {lo!r}, {hi!r}")
-        self.exact, self.lo, self.hi = exact, float(lo), float(hi)
-        domain = [np.log(lo), np.log(hi)]
-        g = lambda s: np.log(exact(np.exp(s))) - s  # noqa: E731
-        degree = 64
-        while True:
-            series = chebyshev.Chebyshev.interpolate(g, degree, domain=domain)
-            check = np.linspace(*domain, 4 * degree + 1)
-            error = np.max(np.abs(np.expm1(series(check) - g(check))))
-            if error <= rtol:
-                break
-            if degree >= max_degree:
-                raise ArithmeticError(f"transfer interpolant did not reach rtol={rtol} by "
-                                      f"degree {max_degree} (error {error:.2g})")
-            degree *= 2
-        self.series, self.degree, self.error = series, degree, float(error)
-
-    def __call__(self, lam):
-        lam = np.asarray(lam, dtype=float)
-        inside = (lam >= self.lo) & (lam <= self.hi)
-        out = np.empty_like(lam)
-        s = np.log(lam[inside])
-        out[inside] = np.exp(self.series(s) + s)
-        if not inside.all():
-            out[~inside] = self.exact(lam[~inside])
-        return out
-
-
 @lru_cache(maxsize=64)
 def transfer_interpolant(*, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max=1e-2,
                          rtol=1e-10):
-    """Cached :class:`TransferInterpolant` of the linear-schedule transfer f(λ; c, τ, T).
+    """Cached :class:`~numerics.tabulate.SpectralTable` of the transfer f(λ; c, τ, T).
+
+    The Monte Carlo engine evaluates the same scalar f at d eigenvalues of every one of
+    many datasets; the exact recursion costs T operations per eigenvalue, more than the
+    eigen-decomposition itself, the table O(degree).
+
 
     Keyed by the parameters, so every dataset and claim with the same model shares one
     table.  Accurate to ``rtol`` relative to :func:`transfer_function` (checked on build).
@@ -207,8 +167,7 @@ def transfer_interpolant(*, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max=1e-
     c = check_nonnegative(c, "c")
     tau = check_tau(tau)
     schedule = linear_schedule(T, beta_min, beta_max)
-    return TransferInterpolant(lambda x: transfer_from_schedule(x, schedule, c=c, tau=tau),
-                               rtol=rtol)
+    return SpectralTable(lambda x: transfer_from_schedule(x, schedule, c=c, tau=tau), rtol=rtol)
 
 
 @lru_cache(maxsize=None)

@@ -8,12 +8,14 @@ Modules
 symbols      the symbols, declared once with their assumptions
 model        denoiser (ridge, gradient flow, gradient descent) and the sampler step
 continuous   the T → ∞ limit of the spectral transfer
-losses       train and test loss per eigen-direction
+losses       train and test loss per eigen-direction, and their O(1/N) kernels
+perturbation second-order perturbation of spectral functions; Wick moments of Σ̂ − Σ
+kl           expected KL for N ≫ d: exact (digamma sums), series in 1/N, a₁
 catalog      the named catalogue behind ``ldv formula``
 """
 
-from . import catalog, continuous, losses, model, symbols
+from . import catalog, continuous, kl, losses, model, perturbation, symbols
 from .catalog import FORMULAS, formula, latex
 
-__all__ = ["symbols", "model", "continuous", "losses", "catalog", "FORMULAS", "formula",
-           "latex"]
+__all__ = ["symbols", "model", "continuous", "losses", "perturbation", "kl", "catalog",
+           "FORMULAS", "formula", "latex"]

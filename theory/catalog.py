@@ -7,7 +7,9 @@ description.  :func:`formula` derives (and caches) the expression; LaTeX comes f
 
 import sympy as sp
 
-from . import continuous, losses, model
+from functools import partial
+
+from . import continuous, kl, losses, model
 
 __all__ = ["FORMULAS", "formula", "latex"]
 
@@ -29,6 +31,16 @@ FORMULAS = {
                          "f(lambda) - lambda from starting the sampler at N(0, I)"),
     "train_loss": (losses.train_loss_per_direction, "train loss of one direction at one step"),
     "test_loss": (losses.test_loss_per_direction, "test loss of one direction at one step"),
+    "expected_kl_forward": (partial(kl.expected_kl_exact, "forward"),
+                            "exact E[KL(N(0,Sigma_hat) || N(0,Sigma))], f = identity, known mean"),
+    "expected_kl_reverse": (partial(kl.expected_kl_exact, "reverse"),
+                            "exact E[KL(N(0,Sigma) || N(0,Sigma_hat))], f = identity (N > d+1)"),
+    "expected_kl_series_forward": (partial(kl.expected_kl_series, 3, "forward"),
+                                   "E[KL] forward to O(1/N^3): d(d+1)/(4N) + ..."),
+    "expected_kl_series_reverse": (partial(kl.expected_kl_series, 3, "reverse"),
+                                   "E[KL] reverse to O(1/N^3): d(d+1)/(4N) + ..."),
+    "leading_coefficient": (lambda: kl.leading_coefficient_expression()[0],
+                            "a1 of E[KL] = a1/N + O(1/N^2) for a general transfer f"),
 }
 
 
