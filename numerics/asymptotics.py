@@ -27,7 +27,7 @@ from .validation import check_count, check_spectrum
 
 __all__ = ["expected_kl_identity", "expected_kl_series_value", "is_finite_identity",
            "leading_coefficient", "leading_coefficient_from_transfer",
-           "transfer_derivative"]
+           "transfer_derivative", "transfer_elasticity"]
 
 
 def _check_choice(value, name, allowed):
@@ -280,3 +280,25 @@ def leading_coefficient(lam, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max
     f_values = transfer_function(lam, **kwargs)
     f_prime = transfer_derivative(lam, **kwargs)
     return leading_coefficient_from_transfer(lam, f_values, f_prime)
+
+
+def transfer_elasticity(lam, **model):
+    r"""e(λ) = λ f′(λ)/f(λ) = d log f/d log λ of the DDPM transfer: where a₁ departs.
+
+    Each pair of directions contributes ¼ f[λ_i, λ_j]² λ_iλ_j/(f_i f_j)(1 + δ_ij) to a₁,
+    which is ¼ e(λ_i)² (1 + δ_ij) for close eigenvalues: e = 1 (f locally linear) gives
+    the data-independent d(d + 1)/4.  For the default schedule e < 1 for λ beyond about
+    1/ᾱ_T (the forward process does not reach N(0, I) and f saturates at
+    (2 − ᾱ_T)/ᾱ_T), and e > 1 for λ near and below β_1 (the discretisation of the last
+    steps); ridge c and early stopping τ make f(0) > 0 and e → 0 as λ → 0.
+
+    Parameters
+    ----------
+    lam : array_like, > 0
+    **model
+        c, tau, T, beta_min, beta_max as in :func:`numerics.transfer.transfer_function`.
+    """
+    lam = check_spectrum(lam)
+    if (lam <= 0).any():
+        raise ValueError(f"lam must be > 0, got {lam[lam <= 0].flat[0]!r}")
+    return lam * transfer_derivative(lam, **model) / transfer_function(lam, **model)

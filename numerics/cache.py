@@ -97,3 +97,24 @@ class ResultCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def timings(self):
+        """Last measured seconds per claim id (a scheduling hint only; {} if none)."""
+        if not self.enabled:
+            return {}
+        try:
+            with open(self.directory / "timings.json", encoding="utf-8") as fh:
+                return {str(k): float(v) for k, v in json.load(fh).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def store_timings(self, seconds):
+        """Merge ``{claim id: seconds}`` into the hints, atomically."""
+        if not self.enabled or not seconds:
+            return
+        merged = {**self.timings(), **seconds}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(merged, fh)
+        os.replace(tmp, self.directory / "timings.json")

@@ -1,7 +1,8 @@
 """Claims: a derived expression, where it is tested, how it is estimated, and the rule.
 
 A :class:`Claim` binds an id, a one-line statement, its regime, the parameters where it
-is tested (declared up front, with the smaller budgets of ``--quick`` as overrides) and a
+is tested (declared up front, with the smaller budgets of ``--quick`` and the larger ones
+of ``--full`` as overrides) and a
 ``run(seed_sequence, params)`` function that evaluates the theory and the Monte Carlo
 estimator and returns an :class:`Outcome`.  Because the parameters are declared, a
 finished claim can be cached under (id, parameters, seed, code version).  The
@@ -53,31 +54,36 @@ class Claim:
     regime: str
     group: str
     run: object
-    full: dict
+    params: dict
     quick: dict
+    full: dict = field(default_factory=dict)
 
-    def parameters(self, quick=False):
-        """The declared parameters, with the ``--quick`` overrides applied if asked."""
-        return {**self.full, **(self.quick if quick else {})}
+    def parameters(self, quick=False, full=False):
+        """The declared parameters, with the ``--quick`` or ``--full`` overrides applied."""
+        if quick and full:
+            raise ValueError("quick and full are exclusive budgets")
+        return {**self.params, **(self.quick if quick else {}), **(self.full if full else {})}
 
-    def __call__(self, seed, quick=False):
-        return self.run(claim_seed(seed, self.id), self.parameters(quick))
+    def __call__(self, seed, quick=False, full=False):
+        return self.run(claim_seed(seed, self.id), self.parameters(quick, full))
 
 
-def claim(id, statement, regime, group, params=None, quick=None):
+def claim(id, statement, regime, group, params=None, quick=None, full=None):
     """Decorator: register ``run(seed_sequence, params) -> Outcome`` as a claim.
 
-    ``params`` are the full-run parameters (sample counts included) and ``quick`` the
-    entries that ``--quick`` replaces.
+    ``params`` are the default parameters (sample counts included); ``quick`` the
+    entries that ``--quick`` replaces (CI budgets) and ``full`` those that ``--full``
+    replaces (larger dimensions, slower).
     """
     def register(run):
         if id in _REGISTRY:
             raise ValueError(f"claim id {id!r} registered twice")
-        unknown = set(quick or {}) - set(params or {})
-        if unknown:
-            raise ValueError(f"quick overrides {sorted(unknown)} are not parameters of {id}")
+        for name, overrides in (("quick", quick), ("full", full)):
+            unknown = set(overrides or {}) - set(params or {})
+            if unknown:
+                raise ValueError(f"{name} overrides {sorted(unknown)} are not parameters of {id}")
         _REGISTRY[id] = Claim(id, statement, regime, group, run, dict(params or {}),
-                              dict(quick or {}))
+                              dict(quick or {}), dict(full or {}))
         return run
     return register
 
@@ -86,6 +92,7 @@ def all_claims():
     """Every registered claim, in registration order."""
     from . import claims_model  # noqa: F401, I001  (registers group A)
     from . import claims_large_n  # noqa: F401  (registers group B)
+    from . import claims_proportional  # noqa: F401  (registers group C)
     return list(_REGISTRY.values())
 
 

@@ -26,8 +26,8 @@ def _verify(args):
         def progress(claim, cached):
             bar.set_description(claim.id)
             bar.update(1)
-        report = run_suite(seed=args.seed, quick=args.quick, claims=claims, progress=progress,
-                           cache=cache, workers=args.workers)
+        report = run_suite(seed=args.seed, quick=args.quick, full=args.full, claims=claims,
+                           progress=progress, cache=cache, workers=args.workers)
     except KeyboardInterrupt:
         bar.close()
         kept = "kept in " + str(cache.directory) if cache.enabled else "not kept (--no-cache)"
@@ -92,7 +92,11 @@ def build_parser():
                                 "Gaussian data (Merger & Goldt, arXiv 2505.24769).")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="run every claim and print one verdict each")
-    p.add_argument("--quick", action="store_true", help="smaller Monte Carlo budgets")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--quick", action="store_true",
+                        help="smaller Monte Carlo budgets (what CI runs)")
+    budget.add_argument("--full", action="store_true",
+                        help="larger dimensions and budgets (d up to 400; slow)")
     p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--no-cache", action="store_true",

@@ -31,6 +31,11 @@ class Report:
     quick: bool
     rows: list
     seconds: float
+    full: bool = False
+
+    @property
+    def budget(self):
+        return "quick" if self.quick else "full" if self.full else "default"
 
     @property
     def passed(self):
@@ -57,7 +62,8 @@ class Report:
             "summary": {"passed": self.passed, "failed": self.failed,
                         "seconds": round(self.seconds, 3), "seed": self.seed,
                         "cached": sum(bool(r.get("cached")) for r in self.rows),
-                        "quick": self.quick, "family_level": FAMILY_LEVEL},
+                        "quick": self.quick, "budget": self.budget,
+                        "family_level": FAMILY_LEVEL},
         }), indent=2)
 
 
@@ -69,9 +75,9 @@ def _outcome(record):
     return Outcome(**record["outcome"]), record["seconds"]
 
 
-def _timed(claim, seed, quick):
+def _timed(claim, seed, quick, full=False):
     t0 = time.perf_counter()
-    outcome = claim(seed, quick)
+    outcome = claim(seed, quick, full)
     return outcome, time.perf_counter() - t0
 
 
@@ -85,28 +91,29 @@ def _pool_install(claims):
     threadpool_limits(1)  # the claims already fill the cores
 
 
-def _pool_run(index, seed, quick):
-    return _timed(_POOL_CLAIMS[index], seed, quick)
+def _pool_run(index, seed, quick, full):
+    return _timed(_POOL_CLAIMS[index], seed, quick, full)
 
 
-def _execute(claims, todo, seed, quick, workers):
+def _execute(claims, todo, seed, quick, workers, full=False):
     """Yield (index, outcome, seconds) for the claims at ``todo`` as each one finishes."""
     if workers == 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for i in todo:
-            yield (i, *_timed(claims[i], seed, quick))
+            yield (i, *_timed(claims[i], seed, quick, full))
         return
     # fork: the claims (closures included) are inherited by the workers, not pickled
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context(
         "fork"), initializer=_pool_install, initargs=(claims,))
     try:
-        futures = {pool.submit(_pool_run, i, seed, quick): i for i in todo}
+        futures = {pool.submit(_pool_run, i, seed, quick, full): i for i in todo}
         for future in as_completed(futures):
             yield (futures[future], *future.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, workers=1):
+def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, workers=1,
+              full=False):
     """Run ``claims`` (default: all registered) and decide every verdict.
 
     Statistical claims are rejected by Holm's rule at :data:`FAMILY_LEVEL` over their
@@ -118,6 +125,8 @@ def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, wo
         Root seed; each claim derives its own SeedSequence from it and its id.
     quick : bool
         Use the claims' smaller ``--quick`` budgets.
+    full : bool
+        Use the claims' larger ``--full`` budgets (exclusive with ``quick``).
     claims : list of Claim, optional
     progress : callable, optional
         ``progress(claim, cached)`` is called as each claim finishes.
@@ -131,7 +140,7 @@ def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, wo
     claims = all_claims() if claims is None else list(claims)
     cache = cache if cache is not None else ResultCache(enabled=False)
     start = time.perf_counter()
-    params = [c.parameters(quick) for c in claims]
+    params = [c.parameters(quick, full) for c in claims]
     results, todo = {}, []
     for i, c in enumerate(claims):
         record = cache.load(c.id, params[i], seed)
@@ -141,11 +150,17 @@ def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, wo
         results[i] = (*_outcome(record), True)
         if progress:
             progress(c, True)
-    for i, outcome, seconds in _execute(claims, todo, seed, quick, workers):
+    # longest first (by the last measured time, if any) so the workers finish together
+    hints = cache.timings()
+    todo.sort(key=lambda i: -hints.get(claims[i].id, 0.0))
+    measured = {}
+    for i, outcome, seconds in _execute(claims, todo, seed, quick, workers, full):
         cache.store(claims[i].id, params[i], seed, _record(outcome, seconds))
         results[i] = (outcome, seconds, False)
+        measured[claims[i].id] = seconds
         if progress:
             progress(claims[i], False)
+    cache.store_timings(measured)
     outcomes = [results[i] for i in range(len(claims))]
     stat = [i for i, (o, _, _) in enumerate(outcomes) if o.kind == "statistical"]
     rejected = dict(zip(stat, holm([outcomes[i][0].p for i in stat])))
@@ -159,7 +174,7 @@ def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, wo
             "verdict": "pass" if ok else "fail", "seconds": round(seconds, 3),
             "cached": cached,
         })
-    return Report(seed, quick, rows, time.perf_counter() - start)
+    return Report(seed, quick, rows, time.perf_counter() - start, full)
 
 
 def _params_text(params, width=34):
@@ -184,6 +199,6 @@ def format_table(report):
     cached = sum(bool(r.get("cached")) for r in report.rows)
     out.append(f"{report.passed} passed, {report.failed} failed"
                f"{f', {cached} from cache' if cached else ''}  "
-               f"(seed {report.seed}, {'quick' if report.quick else 'full'}, "
+               f"(seed {report.seed}, {report.budget} budget, "
                f"family-wise level {FAMILY_LEVEL} by Holm, {report.seconds:.1f} s)")
     return "\n".join(out)

@@ -143,9 +143,12 @@ def _two_by_two():
 
 
 def _second_order(expr):
-    """Coefficients of ε and ε² of ``expr`` (series at ε = 0), in a = b + D and b."""
-    series = sp.series(expr, _eps, 0, 3).removeO().doit()
-    return [sp.simplify(sp.simplify(series.coeff(_eps, k)).subs(_D, _a - _b)) for k in (1, 2)]
+    """Coefficients of ε and ε² of ``expr`` (Taylor at ε = 0), in a = b + D and b."""
+    coefficients = []
+    for k in (1, 2):
+        term = sp.simplify((sp.diff(expr, _eps, k).subs(_eps, 0) / sp.factorial(k)).doit())
+        coefficients.append(sp.simplify(term.subs(_D, _a - _b).doit()))
+    return coefficients
 
 
 #: the symbols of the 2×2 problem: eigenvalues a > b of Σ, entries p = δ_11, q = δ_22,
