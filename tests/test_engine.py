@@ -7,7 +7,8 @@ import pytest
 from numerics.cache import ResultCache
 from numerics.claims import Claim, Outcome
 from numerics.kl import gaussian_kl, transfer_kl
-from numerics.montecarlo import sample_covariances, spectral_decompositions, spectral_monte_carlo
+from numerics.montecarlo import (sample_covariances, spectral_decompositions,
+                                 spectral_monte_carlo, spectral_values)
 from numerics.spectra import covariance_from_spectrum, power_law_spectrum, random_rotation
 from numerics.transfer import transfer_function, transfer_interpolant
 from numerics.verify import run_suite
@@ -155,3 +156,19 @@ def test_an_interrupted_run_keeps_every_finished_claim(tmp_path):
     report = run_suite(claims=_counting_claims(calls), cache=cache)
     assert calls == [0, 1, 2]
     assert [r["cached"] for r in report.rows] == [True, True, False]
+
+
+def test_degenerate_sampler_gives_inf_not_a_huge_number():
+    # N < d, c = 0, τ = ∞: f(0) = 0 exactly on the null space of Σ̂, so KL = inf
+    lam = power_law_spectrum(6, 1.0)
+    f = transfer_interpolant()
+    f_opt = f(lam)
+    for direction in ("forward", "reverse"):
+        stat = lambda e, U: transfer_kl(f(e), U, f_opt, direction)  # noqa: E731
+        kl = spectral_values(stat, lam, 4, n_datasets=20, seed=1)
+        assert np.all(np.isinf(kl)) and not np.isnan(kl).any()
+        # with a ridge the same datasets give finite values
+        g = transfer_interpolant(c=0.1)
+        finite = spectral_values(lambda e, U: transfer_kl(g(e), U, g(lam), direction),
+                                 lam, 4, n_datasets=20, seed=1)
+        assert np.all(np.isfinite(finite)) and np.all(finite > 0)
