@@ -145,3 +145,78 @@ def _proportional_losses(seed, params):
     labels = [f"{w} t={t}" for t in params["t"] for w in ("train", "test")]
     return statistical_outcome(params, np.zeros(len(limits)), limits, se,
                                note=_table_note(table, labels, params["d"]))
+
+
+@claim("C4.missing-variance-exponent",
+       "variance missing from the training set V = N kappa0 ~ (I_k^k/zeta(k)) d N^(1-k) for k > 1",
+       regime="N < d, d -> infinity first, then N large; power law k > 1", group="C",
+       params=dict(d=4000, k=[1.5, 2.0, 3.0], N=[20, 400], points=12))
+def _missing_variance_exponent(seed, params):
+    # rule fixed in advance: the least-squares slope of log V(N) (deterministic equivalent
+    # κ₀, no Monte Carlo) over N = 20..400 at d = 4000 lies within the derived first-order
+    # deviation of the local exponent from 1 − k (k/(2N) and the spectrum's end at d,
+    # theory.scaling.steep_local_exponent), maximised over the range
+    import sympy as sp
+
+    from theory import scaling as TS
+
+    from .scaling import fit_exponent, missing_variance
+
+    deviation = sp.lambdify((TS.N, TS.d, TS.k), TS.steep_local_exponent()[1], "numpy")
+    Ns = np.unique(np.geomspace(*params["N"], params["points"]).round().astype(int))
+    rows = []
+    for k in params["k"]:
+        lam = power_law_spectrum(params["d"], k)
+        fit = fit_exponent(Ns, [missing_variance(lam, int(n)) for n in Ns])
+        allowance = float(np.abs(deviation(Ns.astype(float), params["d"], k)).max())
+        rows.append((k, fit.exponent, allowance))
+    worst = max(rows, key=lambda r: abs(r[1] - (1 - r[0])) / r[2])
+    passed = all(abs(s - (1 - k)) <= a for k, s, a in rows)
+    return Outcome("exact", params, 1 - worst[0], worst[1], passed=passed, floor=worst[2],
+                   note="; ".join(f"k={k}: slope {s:.4f} vs {1 - k:.1f} (allow {a:.3f})"
+                                  for k, s, a in rows))
+
+
+@claim("C5.optimal-ridge",
+       "the deterministic-equivalent optimal ridge c* minimises the Monte Carlo test loss",
+       regime="N < d (q = 2), d -> infinity; power-law spectrum, test loss summed over t",
+       group="C",
+       params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
+       quick=dict(d=[50, 100], datasets=100),
+       full=dict(d=[100, 200, 400]))
+def _optimal_ridge(seed, params):
+    # rule fixed in advance: at each d the test loss (summed over t) is estimated on one
+    # common set of datasets at c = c*·r^j, j = −3..3; a parabola in log c through the
+    # means gives the Monte Carlo argmin, its standard error from a jackknife over groups
+    # of datasets.  The same parabola through the deterministic-equivalent losses on the
+    # same grid gives the theory's value (the parabola is itself biased by ~1% on an
+    # asymmetric minimum, identically for both).  The equivalent is exact only as d → ∞,
+    # so the difference Δ_d = r_∞ + a/d is fitted over d and r_∞ z-tested against 0.
+    from .proportional import proportional_losses
+    from .scaling import optimal_ridge
+
+    shifts, stderrs, notes = [], [], []
+    for d, s in zip(params["d"], seed.spawn(len(params["d"]))):
+        lam = power_law_spectrum(d, params["k"])
+        N = int(round(d / params["q"]))
+        c_star = optimal_ridge(lam, N).argmin
+        cs = c_star * params["ratio"] ** np.arange(-params["grid"], params["grid"] + 1)
+        stats = [loss_statistic(lam, "sum", c=float(c), control=False) for c in cs]
+        values = spectral_values(
+            lambda e, U: np.stack([st(e, U)[:, 1] for st in stats], axis=1),  # noqa: B023
+            lam, N, n_datasets=params["datasets"], seed=s)
+        x = np.log(cs / c_star)
+
+        def argmin(rows):
+            a, b, _ = np.polyfit(x, rows.mean(axis=0), 2)
+            return -b / (2 * a)
+        groups = np.array_split(np.arange(params["datasets"]), params["groups"])
+        leave_out = np.array([argmin(np.delete(values, g, axis=0)) for g in groups])
+        G = len(groups)
+        theory = argmin(np.array([[proportional_losses(lam, N, "sum", c=float(c))["test"]
+                                   for c in cs]]))
+        shifts.append(argmin(values) - theory)
+        stderrs.append(float(np.sqrt((G - 1) / G * np.sum((leave_out - leave_out.mean()) ** 2))))
+        notes.append(f"d={d}: c*_det {c_star:.4g}, c*_MC {c_star * np.exp(argmin(values)):.4g}")
+    fit = extrapolate(params["d"], shifts, stderrs, terms=2)
+    return statistical_outcome(params, 0.0, fit.limit, fit.stderr, note="; ".join(notes))

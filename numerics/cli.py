@@ -1,4 +1,4 @@
-"""The ``ldv`` command line: ``verify``, ``list``, ``formula``.
+"""The ``ldv`` command line: ``verify``, ``calibrate``, ``list``, ``formula``.
 
 Exit status: 0 when every claim passes, 1 when a claim fails, 2 on bad input (one line
 on stderr naming the parameter).
@@ -106,6 +106,8 @@ def build_parser():
                    help="claims run side by side in this many processes "
                         "(default: min(2, cores)); the result does not depend on it")
     p.set_defaults(func=_verify)
+    from .calibrate import add_parser as add_calibrate_parser
+    add_calibrate_parser(sub)
     p = sub.add_parser("list", help="list the registered claims")
     p.set_defaults(func=_list)
     p = sub.add_parser("formula", help="print a derived expression")

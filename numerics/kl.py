@@ -15,11 +15,16 @@ __all__ = ["gaussian_kl", "kl_terms", "kl_commuting", "transfer_kl"]
 
 
 def kl_terms(ratio):
-    """½(μ − 1 − log μ) elementwise, for μ ≥ 0; +inf where μ = 0."""
+    """½(μ − 1 − log μ) elementwise, for μ ≥ 0; +inf where μ = 0.
+
+    log μ is taken as log1p(μ − 1) near μ = 1 (no cancellation) and as log μ elsewhere
+    (μ − 1 rounds to −1 for μ < 1e-16, where log1p would give −inf).
+    """
     mu = np.asarray(ratio, dtype=float)
     x = mu - 1.0
-    with np.errstate(divide="ignore"):
-        return np.where(mu > 0, 0.5 * (x - np.log1p(x)), np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_mu = np.where(np.abs(x) < 0.5, np.log1p(x), np.log(mu))
+        return np.where(mu > 0, 0.5 * (x - log_mu), np.inf)
 
 
 def kl_commuting(a, b, axis=-1):

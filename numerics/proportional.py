@@ -54,6 +54,7 @@ from theory.model import noise_averaged_loss
 from theory.symbols import alpha_bar, lam as _lam_symbol, w as _w_symbol
 
 from .denoiser import denoiser_eigenvalues
+from .kl import kl_terms
 from .schedule import linear_schedule
 from .transfer import transfer_function
 from .validation import check_count, check_nonnegative, check_spectrum, check_tau
@@ -811,10 +812,8 @@ def sample_direction_variance(x, lam, N):
 
 
 def _kl_terms(r):
-    """r − 1 − log r for r > 0, evaluated as (r−1) − log1p(r−1); +inf at r = 0."""
-    x = r - 1.0
-    with np.errstate(divide="ignore"):
-        return np.where(r > 0, x - np.log1p(x), np.inf)
+    """r − 1 − log r for r ≥ 0 (+inf at r = 0): twice :func:`numerics.kl.kl_terms`."""
+    return 2.0 * kl_terms(r)
 
 
 def _check_direction(direction):
