@@ -347,6 +347,28 @@ def _proportional_test_as_train():
     return [(claims_proportional, "proportional_losses", mutated)]
 
 
+def _scaling_exponent_halved():
+    from theory import scaling as TS
+    real = TS.steep_asymptotics
+
+    def mutated():
+        out = dict(real())
+        out["exponent"] = 1 - TS.k / 2  # the missing variance falling like N^(1-k/2)
+        return out
+    return [(TS, "steep_asymptotics", mutated)]
+
+
+def _optimal_ridge_curve_shifted():
+    from . import proportional
+    real = proportional.proportional_losses
+
+    def mutated(*args, **kwargs):  # the equivalent's test loss evaluated at 1.5 c
+        if kwargs.get("c"):
+            kwargs = {**kwargs, "c": 1.5 * kwargs["c"]}
+        return real(*args, **kwargs)
+    return [(proportional, "proportional_losses", mutated)]
+
+
 def mutations():
     """The catalogue of deliberately wrong variants, at least one per kind of claim."""
     M = Mutation
@@ -397,6 +419,11 @@ def mutations():
         M("C3-test-as-train", "deterministic-equivalent test loss with the train second "
           "moment x in place of s(x) = |kappa(x+i0)|^2/x", ("C3.proportional-losses",),
           _proportional_test_as_train),
+        M("C4-exponent-halved", "missing variance exponent 1 - k/2 instead of 1 - k",
+          ("C4.missing-variance-exponent",), _scaling_exponent_halved),
+        M("C5-ridge-curve-shifted", "deterministic-equivalent test loss as a function of c "
+          "evaluated at 1.5 c (its optimum c* off by 1/1.5)", ("C5.optimal-ridge",),
+          _optimal_ridge_curve_shifted),
     ]
 
 
