@@ -115,7 +115,7 @@ def _ddpm_kl_values(lam, N, n, seed, model):
        regime="N -> infinity at fixed d; any schedule, c, tau, spectrum", group="B",
        params=dict(d=10, k=[0.0, 1.0, 2.0], models=[[0.0, None], [0.1, None], [0.0, 5.0]],
                    N_over_d=[16, 32, 64, 128], T=1000, datasets=4000),
-       quick=dict(datasets=2000))
+       quick=dict(datasets=1000))
 def _leading(seed, params):
     # rule fixed in advance: N·E[KL] = a₁ + b/N + c/N² + O(N⁻³); fit the three terms over
     # N = 16d..128d and z-test the intercept against a₁ (Holm across the suite).  The
@@ -159,7 +159,7 @@ def _loss_values(lam, N, n, seed, t, model):
        regime="N -> infinity at fixed d; per step and summed over t", group="B",
        params=dict(d=5, k=1.0, t=[100, 500, "sum"], models=[[0.0, None], [0.1, 50.0]],
                    N_over_d=[8, 16, 32, 64, 128], datasets=2000),
-       quick=dict(datasets=1000))
+       quick=dict(N_over_d=[8, 16, 32, 64], datasets=600))
 def _loss_gap(seed, params):
     # rule fixed in advance: N·(E[L] − L(Σ)) = B + b/N + c/N² + O(N⁻³), fitted over
     # N = 8d..128d (control variate: the first-order term, mean exactly 0); z-test the

@@ -94,7 +94,7 @@ def _gd_early(seed, params):
        regime="exact at finite T (the spectral shortcut)", group="A",
        params=dict(d=3, N=50, k=1.0, T=1000, c=0.0, replicates=10, samples=100_000,
                    sgd_steps=400, batch=32),
-       quick=dict(sgd_steps=200, batch=16))
+       quick=dict(sgd_steps=200, batch=16, samples=50_000))
 def _end_to_end(seed, params):
     rng = np.random.default_rng(seed)
     X, _ = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)

@@ -137,9 +137,12 @@ def _evaluate(bounds):
     return _WORKER_JOB.evaluate(*bounds)
 
 
-def _run(job, bounds, workers):
+def _run(job, bounds, workers, blas_threads):
     if workers == 1 or len(bounds) == 1:
-        return [job.evaluate(*b) for b in bounds]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(blas_threads):
+            return [job.evaluate(*b) for b in bounds]
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: the job (and the statistic, which may be a closure) is inherited, not pickled
@@ -150,7 +153,7 @@ def _run(job, bounds, workers):
 
 
 def spectral_values(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation=None,
-                    method="auto", centred=False, workers=1, indexed=False):
+                    method="auto", centred=False, workers=1, indexed=False, blas_threads=1):
     r"""statistic(λ̂, U) for each of ``n_datasets`` training sets of size N from spectrum λ.
 
     Parameters
@@ -185,6 +188,11 @@ def spectral_values(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation
         change the result.
     indexed : bool
         Pass the chunk's dataset indices to the statistic.
+    blas_threads : int or None
+        BLAS threads in this process while it runs the chunks itself (``workers=1``);
+        None leaves the library's setting.  Default 1: the batched problems are small
+        (d ≲ 400), and threaded BLAS busy-waits badly when the cores are shared
+        (measured by ``benchmarks/engine.py``).  Worker processes always use 1.
 
     Returns
     -------
@@ -204,7 +212,7 @@ def spectral_values(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation
     job = _Job(statistic, lam, N, root.spawn(n_datasets), rotation, method, bool(centred),
                bool(indexed))
     bounds = [(s, min(s + chunk, n_datasets)) for s in range(0, n_datasets, chunk)]
-    return np.concatenate(_run(job, bounds, workers), axis=0)
+    return np.concatenate(_run(job, bounds, workers, blas_threads), axis=0)
 
 
 def spectral_monte_carlo(statistic, lam, N, *, n_datasets, seed, **options):

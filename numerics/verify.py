@@ -98,8 +98,11 @@ def _pool_run(index, seed, quick, full):
 def _execute(claims, todo, seed, quick, workers, full=False):
     """Yield (index, outcome, seconds) for the claims at ``todo`` as each one finishes."""
     if workers == 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for i in todo:
-            yield (i, *_timed(claims[i], seed, quick, full))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # as in the worker processes
+            for i in todo:
+                yield (i, *_timed(claims[i], seed, quick, full))
         return
     # fork: the claims (closures included) are inherited by the workers, not pickled
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context(
