@@ -80,8 +80,8 @@ def _sgd_minimiser(seed, params):
        "mean SGD iterate after n steps = derived GD denoiser sqrt(1-abar)(1-(1-eta k)^n)/k",
        regime="exact, any n, eta (E[SGD] obeys the GD recursion)", group="A",
        params=dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=12,
-                   batch=16, replicates=4000),
-       quick=dict(replicates=1000))
+                   batch=16, replicates=16000),
+       quick=dict(replicates=4000))
 def _gd_early(seed, params):
     theory_n, _, mean, se = _sgd_vs_gd(
         seed, d=params["d"], N=params["N"], t_steps=params["t"], ridges=params["c"],
