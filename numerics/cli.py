@@ -1,4 +1,4 @@
-"""The ``ldv`` command line: ``verify``, ``calibrate``, ``list``, ``formula``.
+"""The ``ldv`` command line: ``verify``, ``calibrate``, ``figures``, ``list``, ``formula``.
 
 Exit status: 0 when every claim passes, 1 when a claim fails, 2 on bad input (one line
 on stderr naming the parameter).
@@ -39,6 +39,10 @@ def _verify(args):
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             fh.write(report.to_json())
+    if args.plots:
+        from .figures import claim_plots
+        for path in claim_plots(report, args.plots):
+            print(f"wrote {path}")
     return 0 if report.failed == 0 else 1
 
 
@@ -99,6 +103,8 @@ def build_parser():
                         help="larger dimensions and budgets (d up to 400; slow)")
     p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--plots", metavar="DIR",
+                   help="also write one PNG per claim group (theory, estimate, residuals)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither reuse nor store finished claims (cache: $LDV_CACHE_DIR, "
                         "else $XDG_CACHE_HOME/ldv, else ~/.cache/ldv)")
@@ -107,7 +113,9 @@ def build_parser():
                         "(default: min(2, cores)); the result does not depend on it")
     p.set_defaults(func=_verify)
     from .calibrate import add_parser as add_calibrate_parser
+    from .figures import add_figures_parser
     add_calibrate_parser(sub)
+    add_figures_parser(sub)
     p = sub.add_parser("list", help="list the registered claims")
     p.set_defaults(func=_list)
     p = sub.add_parser("formula", help="print a derived expression")
