@@ -383,7 +383,8 @@ def mutations():
           "trains with c)", ("A2.end-to-end",), _transfer_wrong_ridge),
         M("A2-last-step-noise", "transfer without the last-step correction: sigma_1^2 = "
           "beta_1 instead of sigma_1 = 0 (f + beta_1)",
-          ("A2.end-to-end", "A2.continuous-limit"), _transfer_last_step_noise),
+          ("A2.end-to-end", "A2.continuous-limit", "A2.null-direction"),
+          _transfer_last_step_noise),
         M("A2-no-start-correction", "continuous limit without the start correction: "
           "f_inf = lambda", ("A2.continuous-limit",), _no_start_correction),
         M("A2-wrong-order", "local error order 3 instead of the derived 2 (global "

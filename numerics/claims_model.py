@@ -143,6 +143,31 @@ def _continuous_limit(seed, params):
 _LOSS_PARAMS = dict(d=4, N=8, k=1.0, t=[1, 300, 1000], c=0.1, pairs=400_000)
 
 
+@claim("A2.null-direction",
+       "real DDPM sampling along a null direction of Sigma_hat (N < d) has variance f(0) = 0",
+       regime="exact at finite T, c = 0, tau = inf (sigma_1 = 0: no noise in the last step)",
+       group="A", params=dict(d=4, N=2, k=1.0, T=1000, samples=4000))
+def _null_direction(seed, params):
+    # rule fixed in advance: the sampler (ddpm_sample, real matrices W_t = the derived
+    # minimiser of Σ̂) is run on a rank-deficient Σ̂; the sample variance along its null
+    # space must equal the transfer f(0) to within float64 rounding of the T-step
+    # recursion, T·ε·max f ≈ 1e-12 (a noise step σ_1² = β_1 would give β_1 ≈ 1e-4)
+    rng = np.random.default_rng(seed)
+    X, _ = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)
+    sample_cov = X.T @ X / params["N"]
+    lam_hat, U = np.linalg.eigh(sample_cov)
+    null = U[:, : params["d"] - params["N"]]  # eigenvalues 0 (rank N)
+    schedule = linear_schedule(params["T"])
+    W = denoiser_matrices(sample_cov, schedule.one_minus_alpha_bar)
+    u = ddpm_sample(W, schedule, params["samples"], rng) @ null
+    measured = float(np.max(np.mean(u**2, axis=0)))
+    theory = float(transfer_function([0.0], T=params["T"])[0])
+    bound = params["T"] * np.finfo(float).eps * 10.0
+    return Outcome("exact", params, theory, measured, passed=abs(measured - theory) <= bound,
+                   floor=bound, note=f"largest null-direction variance {measured:.2e} "
+                                     f"(bound {bound:.1e}; beta_1 = {schedule.betas[0]:.3e})")
+
+
 def _loss_claim(seed, params, which):
     rng = np.random.default_rng(seed)
     X, Sigma = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)
