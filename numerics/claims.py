@@ -57,6 +57,7 @@ class Claim:
     params: dict
     quick: dict
     full: dict = field(default_factory=dict)
+    cost: float = 1.0
 
     def parameters(self, quick=False, full=False):
         """The declared parameters, with the ``--quick`` or ``--full`` overrides applied."""
@@ -68,12 +69,14 @@ class Claim:
         return self.run(claim_seed(seed, self.id), self.parameters(quick, full))
 
 
-def claim(id, statement, regime, group, params=None, quick=None, full=None):
+def claim(id, statement, regime, group, params=None, quick=None, full=None, cost=1.0):
     """Decorator: register ``run(seed_sequence, params) -> Outcome`` as a claim.
 
     ``params`` are the default parameters (sample counts included); ``quick`` the
     entries that ``--quick`` replaces (CI budgets) and ``full`` those that ``--full``
-    replaces (larger dimensions, slower).
+    replaces (larger dimensions, slower).  ``cost`` is the claim's seconds at the quick
+    budget on a 2-core reference machine: a scheduling hint (longest first) used until
+    the result cache holds a measured time; it never affects a result.
     """
     def register(run):
         if id in _REGISTRY:
@@ -83,7 +86,7 @@ def claim(id, statement, regime, group, params=None, quick=None, full=None):
             if unknown:
                 raise ValueError(f"{name} overrides {sorted(unknown)} are not parameters of {id}")
         _REGISTRY[id] = Claim(id, statement, regime, group, run, dict(params or {}),
-                              dict(quick or {}), dict(full or {}))
+                              dict(quick or {}), dict(full or {}), float(cost))
         return run
     return register
 

@@ -155,7 +155,7 @@ def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, wo
             progress(c, True)
     # longest first (by the last measured time, if any) so the workers finish together
     hints = cache.timings()
-    todo.sort(key=lambda i: -hints.get(claims[i].id, 0.0))
+    todo.sort(key=lambda i: -hints.get(claims[i].id, getattr(claims[i], "cost", 1.0)))
     measured = {}
     for i, outcome, seconds in _execute(claims, todo, seed, quick, workers, full):
         cache.store(claims[i].id, params[i], seed, _record(outcome, seconds))

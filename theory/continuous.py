@@ -73,7 +73,9 @@ def continuous_transfer():
     a = sp.Symbol("a", positive=True)
     vf = sp.Function("v")
     rhs = variance_ode("ridge").subs(c, 0).subs({v: vf(a), alpha_bar: a})
-    solution = sp.dsolve(sp.Eq(vf(a).diff(a), rhs), vf(a), ics={vf(alpha_bar_T): 1})
+    # the ODE is linear in v: name the method instead of letting dsolve try them all
+    solution = sp.dsolve(sp.Eq(vf(a).diff(a), rhs), vf(a), ics={vf(alpha_bar_T): 1},
+                         hint="1st_linear")
     return sp.factor(sp.simplify(solution.rhs.subs(a, 1)))
 
 
