@@ -369,6 +369,17 @@ def _optimal_ridge_curve_shifted():
     return [(proportional, "proportional_losses", mutated)]
 
 
+def _optimal_stopping_curve_shifted():
+    from . import proportional
+    real = proportional.proportional_losses
+
+    def mutated(*args, **kwargs):  # the equivalent's test loss evaluated at 1.5 τ
+        if kwargs.get("tau") is not None:
+            kwargs = {**kwargs, "tau": 1.5 * kwargs["tau"]}
+        return real(*args, **kwargs)
+    return [(proportional, "proportional_losses", mutated)]
+
+
 def mutations():
     """The catalogue of deliberately wrong variants, at least one per kind of claim."""
     M = Mutation
@@ -425,6 +436,9 @@ def mutations():
         M("C5-ridge-curve-shifted", "deterministic-equivalent test loss as a function of c "
           "evaluated at 1.5 c (its optimum c* off by 1/1.5)", ("C5.optimal-ridge",),
           _optimal_ridge_curve_shifted),
+        M("C6-stopping-curve-shifted", "deterministic-equivalent test loss as a function of "
+          "tau evaluated at 1.5 tau (its optimum tau* off by 1/1.5)", ("C6.optimal-stopping",),
+          _optimal_stopping_curve_shifted),
     ]
 
 
