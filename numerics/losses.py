@@ -62,35 +62,43 @@ _CLOSE = 1e-3  # pairs closer than this (relative) use the derived Taylor form o
 _JET_ORDER = 4
 
 
+_M, _Q = sp.symbols("m q", positive=True)
+
+
 @lru_cache(maxsize=None)
-def _jet_functions(which, part, kind):
-    """[d^n/dλ^n part]_{n=0..4} as numpy callables of (m, q, c, τ), m = ᾱλ + c, q = 1 − ᾱ.
+def _jet_groups(which, part, kind, n):
+    """d^n/dm^n of a loss part as {exponential: factored rational coefficient} (sympy).
 
     The derived part (:func:`theory.losses.loss_parts`) is rewritten by sympy in
     m = ᾱλ + c and q = 1 − ᾱ (the curvature is k = m + q), factored, and every
     exponential combined into a single e^{−j(m+q)τ}: no term overflows for large τ, and
     differences such as k − q = m, which vanish with λ, are never formed numerically
-    (the train loss of the minimiser is m/(m + q), not 1 − q/k).  d/dλ = ᾱ d/dm.
+    (the train loss of the minimiser is m/(m + q), not 1 − q/k).  Each order is derived
+    from the previous one only when asked for.
     """
     from theory.losses import loss_parts
-    from theory.symbols import c, lam, tau
+    from theory.symbols import c, lam
 
-    m, q = sp.symbols("m q", positive=True)
-    expr = loss_parts(which, kind)[part].subs(lam, (m - c) / alpha_bar).subs(alpha_bar, 1 - q)
-    expr = sp.powsimp(sp.expand(sp.factor(expr)), combine="exp")
-    groups = {}  # Σ_key R_key(m)·key, key = a single exponential (or 1)
-    for term in sp.Add.make_args(expr):
-        key = sp.Mul(*[f for f in sp.Mul.make_args(term) if isinstance(f, sp.exp)])
-        groups[key] = groups.get(key, 0) + term / key
-    out = []
-    for n in range(_JET_ORDER + 1):
-        if n:  # d/dm (R·e^E) = (R′ + R·E′)·e^E: the groups stay separate
-            groups = {key: sp.diff(R, m) + (R * sp.diff(key.args[0], m) if key != 1 else 0)
-                      for key, R in groups.items()}
-        groups = {key: sp.factor(sp.cancel(R)) for key, R in groups.items()}
-        derivative = sp.Add(*(R * key for key, R in groups.items()))
-        out.append(sp.lambdify((m, q, c, tau), (1 - q) ** n * derivative, "numpy"))
-    return out
+    if n == 0:
+        expr = loss_parts(which, kind)[part].subs(lam, (_M - c) / alpha_bar)
+        expr = sp.powsimp(sp.expand(sp.factor(expr.subs(alpha_bar, 1 - _Q))), combine="exp")
+        groups = {}  # Σ_key R_key(m)·key, key = a single exponential (or 1)
+        for term in sp.Add.make_args(expr):
+            key = sp.Mul(*[f for f in sp.Mul.make_args(term) if isinstance(f, sp.exp)])
+            groups[key] = groups.get(key, 0) + term / key
+    else:  # d/dm (R·e^E) = (R′ + R·E′)·e^E: the groups stay separate
+        groups = {key: sp.diff(R, _M) + (R * sp.diff(key.args[0], _M) if key != 1 else 0)
+                  for key, R in _jet_groups(which, part, kind, n - 1).items()}
+    return {key: sp.factor(sp.cancel(R)) for key, R in groups.items()}
+
+
+@lru_cache(maxsize=None)
+def _jet_function(which, part, kind, n):
+    """d^n/dλ^n of a loss part as a numpy callable of (m, q, c, τ); d/dλ = ᾱ d/dm."""
+    from theory.symbols import c, tau
+
+    derivative = sp.Add(*(R * key for key, R in _jet_groups(which, part, kind, n).items()))
+    return sp.lambdify((_M, _Q, c, tau), (1 - _Q) ** n * derivative, "numpy")
 
 
 def _jets(which, part, lam, ab, c, tau, orders=_JET_ORDER + 1):
@@ -100,8 +108,8 @@ def _jets(which, part, lam, ab, c, tau, orders=_JET_ORDER + 1):
     q = 1.0 - ab
     tau_value = 0.0 if tau is None else tau
     shape = np.broadcast(m, ab).shape
-    jets = [np.broadcast_to(f(m, q, c, tau_value), shape)
-            for f in _jet_functions(which, part, kind)[:orders]]
+    jets = [np.broadcast_to(_jet_function(which, part, kind, n)(m, q, c, tau_value), shape)
+            for n in range(orders)]
     return jets + [np.zeros(shape)] * (_JET_ORDER + 1 - orders)
 
 
@@ -185,9 +193,13 @@ def loss_coefficients(lam, t, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_ma
     tau = check_tau(tau)
     schedule = linear_schedule(T, beta_min, beta_max)
     ab = schedule.alpha_bar[_steps(t, schedule)][:, None]
-    train_jets = _jets("train", "trace", lam, ab, c, tau)
-    h = _jets("test", "trace", lam, ab, c, tau)
-    phi = _jets("test", "weighted", lam, ab, c, tau)
+    # derivatives up to 2 for the diagonal and far pairs; up to 4 only for close pairs
+    gap = np.abs(lam[:, None] - lam[None, :])
+    close = (gap <= _CLOSE * np.maximum(lam[:, None], lam[None, :]))[np.triu_indices(lam.size, 1)]
+    orders = _JET_ORDER + 1 if close.any() else 3
+    train_jets = _jets("train", "trace", lam, ab, c, tau, orders)
+    h = _jets("test", "trace", lam, ab, c, tau, orders)
+    phi = _jets("test", "weighted", lam, ab, c, tau, orders)
     B_train = _second_order(False, lam, train_jets)
     B_test = _second_order(False, lam, h) + ab[:, 0] * _second_order(True, lam, phi)
     population = train_jets[0].sum(axis=-1)
