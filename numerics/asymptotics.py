@@ -23,17 +23,11 @@ from theory.symbols import N as N_sym
 from theory.symbols import d as d_sym
 
 from .transfer import transfer_function
-from .validation import check_count, check_spectrum
+from .validation import check_choice, check_count, check_positive_spectrum, check_spectrum
 
 __all__ = ["expected_kl_identity", "expected_kl_series_value", "is_finite_identity",
            "leading_coefficient", "leading_coefficient_from_transfer",
            "transfer_derivative", "transfer_elasticity"]
-
-
-def _check_choice(value, name, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
 
 
 def _check_dps(dps):
@@ -60,8 +54,8 @@ def is_finite_identity(d, N, direction="forward", mean="known"):
     """
     d = check_count(d, "d")
     N = check_count(N, "N")
-    _check_choice(direction, "direction", DIRECTIONS)
-    _check_choice(mean, "mean", MEANS)
+    check_choice(direction, "direction", DIRECTIONS)
+    check_choice(mean, "mean", MEANS)
     verdict = finiteness_condition(direction, mean).subs({d_sym: d, N_sym: N})
     if verdict not in (sp.true, sp.false):
         raise ArithmeticError(f"finiteness condition did not evaluate: {verdict}")
@@ -110,8 +104,8 @@ def expected_kl_identity(d, N, direction="forward", mean="known", dps=30):
     """
     d = check_count(d, "d")
     N = check_count(N, "N")
-    _check_choice(direction, "direction", DIRECTIONS)
-    _check_choice(mean, "mean", MEANS)
+    check_choice(direction, "direction", DIRECTIONS)
+    check_choice(mean, "mean", MEANS)
     dps = _check_dps(dps)
     if not is_finite_identity(d, N, direction, mean):
         return mpmath.mpf("inf")
@@ -144,20 +138,11 @@ def expected_kl_series_value(d, N, order, direction="forward", mean="known", dps
     d = check_count(d, "d")
     N = check_count(N, "N")
     order = check_count(order, "order")
-    _check_choice(direction, "direction", DIRECTIONS)
-    _check_choice(mean, "mean", MEANS)
+    check_choice(direction, "direction", DIRECTIONS)
+    check_choice(mean, "mean", MEANS)
     dps = _check_dps(dps)
     with mpmath.workdps(dps):
         return +_series_callable(order, direction, mean)(d, mpmath.mpf(N))
-
-
-def _check_positive_spectrum(lam, name="lam"):
-    lam = check_spectrum(lam, name)
-    if lam.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of eigenvalues, got shape {lam.shape}")
-    if (lam <= 0).any():
-        raise ValueError(f"{name} must be > 0, got {lam[lam <= 0][0]!r}")
-    return lam
 
 
 def leading_coefficient_from_transfer(lam, f_values, f_prime, *, close_rtol=1e-4):
@@ -193,7 +178,7 @@ def leading_coefficient_from_transfer(lam, f_values, f_prime, *, close_rtol=1e-4
     >>> leading_coefficient_from_transfer(lam, lam, [1.0] * 4)
     5.0
     """
-    lam = _check_positive_spectrum(lam)
+    lam = check_positive_spectrum(lam)
     f_values = np.asarray(f_values, dtype=float)
     f_prime = np.asarray(f_prime, dtype=float)
     for name, arr in (("f_values", f_values), ("f_prime", f_prime)):
@@ -274,8 +259,8 @@ def leading_coefficient(lam, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max
         Total coefficient (÷ d for per dimension).  O(d²) memory; d = 1000 takes well
         under a second.
     """
-    _check_choice(direction, "direction", DIRECTIONS)
-    lam = _check_positive_spectrum(lam)
+    check_choice(direction, "direction", DIRECTIONS)
+    lam = check_positive_spectrum(lam)
     kwargs = dict(c=c, tau=tau, T=T, beta_min=beta_min, beta_max=beta_max)
     f_values = transfer_function(lam, **kwargs)
     f_prime = transfer_derivative(lam, **kwargs)

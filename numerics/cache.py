@@ -87,12 +87,15 @@ class ResultCache:
         """Write ``record`` (JSON-serialisable dict; inf allowed) atomically."""
         if not self.enabled:
             return
+        self._write(self._path(claim_id, params, seed), record)
+
+    def _write(self, path, obj):
+        """JSON to ``path`` via a temporary file and ``os.replace``: never half written."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(claim_id, params, seed)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, default=float)
+                json.dump(obj, fh, default=float)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -112,9 +115,4 @@ class ResultCache:
         """Merge ``{claim id: seconds}`` into the hints, atomically."""
         if not self.enabled or not seconds:
             return
-        merged = {**self.timings(), **seconds}
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(merged, fh)
-        os.replace(tmp, self.directory / "timings.json")
+        self._write(self.directory / "timings.json", {**self.timings(), **seconds})

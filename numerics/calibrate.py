@@ -42,7 +42,6 @@ within the 95% binomial quantile, 1 otherwise, 2 on bad input.
 """
 
 import math
-import multiprocessing
 import sys
 import time
 from collections import Counter
@@ -52,7 +51,9 @@ from unittest import mock
 
 import numpy as np
 
+from .validation import check_choice
 from .verdict import FAMILY_LEVEL, holm
+from .workers import can_fork, fork_pool, shared_state
 
 __all__ = ["Mutation", "mutations", "run_mutations", "run_seeds", "false_alarm_summary",
            "to_json", "format_mutations", "format_seeds", "add_parser", "run"]
@@ -178,7 +179,7 @@ def _loss_without_noise_term():
     from . import losses
     expr = noise_averaged_loss(lam) - (1 - alpha_bar) * w**2  # the ε-variance term dropped
     compiled = sp.lambdify((w, lam, alpha_bar), expr, "numpy")
-    return [(losses, "_loss", lambda: compiled)]
+    return [(losses, "compiled_loss", lambda: compiled)]
 
 
 def _test_loss_as_train_loss():
@@ -473,8 +474,7 @@ BUDGETS = ("quick", "default", "full")
 
 def _budget(budget):
     """(quick, full) flags of :func:`numerics.verify.run_suite` for a budget name."""
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {list(BUDGETS)}, got {budget!r}")
+    check_choice(budget, "budget", BUDGETS)
     return budget == "quick", budget == "full"
 
 
@@ -514,18 +514,8 @@ def run_mutation(mutation, *, seed=0, budget="quick", claims=None, family_size=N
     return result
 
 
-_POOL_STATE = None
-
-
-def _pool_install(state):
-    global _POOL_STATE
-    _POOL_STATE = state
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
-
-
 def _pool_run(index):
-    chosen, kwargs = _POOL_STATE
+    chosen, kwargs = shared_state()
     return index, run_mutation(chosen[index], **kwargs)
 
 
@@ -537,7 +527,7 @@ def run_mutations(chosen=None, *, seed=0, budget="quick", workers=1, claims=None
     processes; each process applies its mutation itself, so no patch leaks between
     mutations or into the caller.  ``progress(result)`` is called as each finishes.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     from .cache import ResultCache
 
@@ -546,16 +536,13 @@ def run_mutations(chosen=None, *, seed=0, budget="quick", workers=1, claims=None
     by_id = _claims_by_id(claims)
     kwargs = dict(seed=seed, budget=budget, claims=list(by_id.values()), family_size=len(by_id))
     results = [None] * len(chosen)
-    if workers == 1 or len(chosen) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers == 1 or len(chosen) <= 1 or not can_fork():
         for i, mutation in enumerate(chosen):
             results[i] = run_mutation(mutation, **kwargs)
             if progress:
                 progress(results[i])
         return results
-    pool = ProcessPoolExecutor(min(workers, len(chosen)),
-                               mp_context=multiprocessing.get_context("fork"),
-                               initializer=_pool_install, initargs=((chosen, kwargs),))
-    try:
+    with fork_pool(min(workers, len(chosen)), (chosen, kwargs)) as pool:
         # longest first (by the suite's last measured claim times), so the workers finish
         # together; the hints are only read from the cache, nothing is stored
         hints = ResultCache().timings()
@@ -567,8 +554,6 @@ def run_mutations(chosen=None, *, seed=0, budget="quick", workers=1, claims=None
             results[i] = result
             if progress:
                 progress(result)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 

@@ -19,7 +19,7 @@ from theory.symbols import d as d_sym
 from .asymptotics import expected_kl_identity, expected_kl_series_value, leading_coefficient
 from .claims import Outcome, claim, statistical_outcome
 from .extrapolation import extrapolate
-from .kl import transfer_kl
+from .kl import kl_statistic, transfer_kl
 from .losses import loss_coefficients, loss_statistic
 from .montecarlo import estimate, spectral_values
 from .spectra import power_law_spectrum
@@ -32,9 +32,7 @@ def _identity_kl_values(lam, N, n, seed, mean):
     """Per-dataset (forward, reverse) KL for f = identity; sampling N(x̄, Σ̂) vs N(0, Σ)."""
     d = lam.size
     if mean == "known":
-        stat = lambda e, U: np.stack([transfer_kl(e, U, lam, "forward"),  # noqa: E731
-                                      transfer_kl(e, U, lam, "reverse")], axis=1)
-        return spectral_values(stat, lam, N, n_datasets=n, seed=seed)
+        return spectral_values(kl_statistic(lambda e: e, lam), lam, N, n_datasets=n, seed=seed)
     # estimated mean: Σ̂_c ~ W_d(N − 1, Σ)/N and, independently, x̄ ~ N(0, Σ/N)
     mean_seed, cov_seed = seed.spawn(2)
     xbar = np.random.default_rng(mean_seed).standard_normal((n, d)) * np.sqrt(lam / N)
@@ -105,9 +103,8 @@ def _series_order(seed, params):
 def _ddpm_kl_values(lam, N, n, seed, model):
     f = transfer_interpolant(**model)
     f_opt = f(lam)
-    stat = lambda e, U: N * np.stack([transfer_kl(f(e), U, f_opt, "forward"),  # noqa: E731
-                                      transfer_kl(f(e), U, f_opt, "reverse")], axis=1)
-    return spectral_values(stat, lam, N, n_datasets=n, seed=seed)
+    both = kl_statistic(f, f_opt)
+    return spectral_values(lambda e, U: N * both(e, U), lam, N, n_datasets=n, seed=seed)
 
 
 @claim("B3.leading-coefficient",

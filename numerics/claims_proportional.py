@@ -24,7 +24,7 @@ from theory.proportional import q as q_symbol
 from .asymptotics import expected_kl_identity
 from .claims import Outcome, claim, statistical_outcome
 from .extrapolation import extrapolate
-from .kl import transfer_kl
+from .kl import kl_statistic
 from .losses import loss_statistic
 from .montecarlo import estimate, spectral_values
 from .proportional import deterministic_kl, proportional_kl, proportional_losses
@@ -106,10 +106,8 @@ def _table_note(table, labels, ds):
 def _proportional_kl(seed, params):
     def values(lam, N, q, s):
         f = transfer_interpolant(**_model(q, params))
-        f_opt = f(lam)
-        stat = lambda e, U: np.stack([transfer_kl(f(e), U, f_opt, "forward"),  # noqa: E731
-                                      transfer_kl(f(e), U, f_opt, "reverse")], axis=1)
-        return spectral_values(stat, lam, N, n_datasets=params["datasets"], seed=s)
+        return spectral_values(kl_statistic(f, f(lam)), lam, N, n_datasets=params["datasets"],
+                               seed=s)
 
     def theory(lam, N, q):
         return [proportional_kl(lam, N, direction=dr, **_model(q, params))

@@ -9,9 +9,9 @@ determinant is formed: no overflow, and near-equal covariances keep their digits
 
 import numpy as np
 
-from .validation import check_spectrum, check_symmetric_psd
+from .validation import check_choice, check_spectrum, check_symmetric_psd
 
-__all__ = ["gaussian_kl", "kl_terms", "kl_commuting", "transfer_kl"]
+__all__ = ["gaussian_kl", "kl_terms", "kl_commuting", "transfer_kl", "kl_statistic"]
 
 
 def kl_terms(ratio):
@@ -101,8 +101,7 @@ def transfer_kl(f_hat, eigenvectors, f_opt, direction="forward"):
         Transfer at the population eigenvalues, f(λ_i) (the infinite-data optimum).
     direction : {"forward", "reverse"}
     """
-    if direction not in ("forward", "reverse"):
-        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
+    check_choice(direction, "direction", ("forward", "reverse"))
     f_opt = np.asarray(f_opt, dtype=float)
     if (f_opt <= 0).any():
         raise ValueError("f_opt must be > 0 (the optimum covariance must be non-singular)")
@@ -120,3 +119,17 @@ def transfer_kl(f_hat, eigenvectors, f_opt, direction="forward"):
         logdet = np.log(f_hat).sum(axis=-1) - np.log(f_opt).sum()
         out = 0.5 * (trace + sign * logdet)
     return np.where(degenerate, np.inf, out)
+
+
+def kl_statistic(f, f_opt, directions=("forward", "reverse")):
+    """A Monte Carlo statistic: per-dataset :func:`transfer_kl` in each direction.
+
+    Returns ``statistic(eigenvalues, eigenvectors) -> ndarray (b, len(directions))`` for
+    :func:`numerics.montecarlo.spectral_values`; the transfer ``f`` is evaluated once per
+    chunk and shared by the directions.
+    """
+    def statistic(eigenvalues, eigenvectors):
+        f_hat = f(eigenvalues)
+        return np.stack([transfer_kl(f_hat, eigenvectors, f_opt, direction)
+                         for direction in directions], axis=1)
+    return statistic

@@ -16,12 +16,13 @@ from theory.symbols import alpha_bar, lam, w
 from .denoiser import denoiser_eigenvalues
 from .tabulate import SpectralTable
 
-__all__ = ["step_losses", "summed_losses", "loss_coefficients", "expected_losses",
+__all__ = ["compiled_loss", "step_losses", "summed_losses", "loss_coefficients", "expected_losses",
            "eigenbasis_losses", "loss_statistic"]
 
 
 @lru_cache(maxsize=None)
-def _loss():
+def compiled_loss():
+    """ℓ(w; m₂, ᾱ) of :func:`theory.model.noise_averaged_loss` as a numpy callable."""
     return sp.lambdify((w, lam, alpha_bar), noise_averaged_loss(lam), "numpy")
 
 
@@ -32,7 +33,7 @@ def _per_step(sample_cov, population_cov, alpha_bar_t, one_minus_alpha_bar_t, c,
     ab = np.asarray(alpha_bar_t, dtype=float)[..., None]
     q = np.asarray(one_minus_alpha_bar_t, dtype=float)[..., None]
     wt = denoiser_eigenvalues(lam_hat, q, c=c, tau=tau)
-    return _loss()(wt, lam_hat, ab).sum(axis=-1), _loss()(wt, s_pop, ab).sum(axis=-1)
+    return compiled_loss()(wt, lam_hat, ab).sum(axis=-1), compiled_loss()(wt, s_pop, ab).sum(axis=-1)
 
 
 def step_losses(sample_cov, population_cov, alpha_bar_t, *, c=0.0, tau=None):
@@ -184,11 +185,9 @@ def loss_coefficients(lam, t, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_ma
     and "population" (L_t(Σ), equal for train and test).
     """
     from .schedule import linear_schedule
-    from .validation import check_nonnegative, check_spectrum, check_tau
+    from .validation import check_nonnegative, check_positive_spectrum, check_tau
 
-    lam = check_spectrum(lam)
-    if lam.ndim != 1 or (lam <= 0).any():
-        raise ValueError("lam must be a 1-D array of eigenvalues > 0")
+    lam = check_positive_spectrum(lam)
     c = check_nonnegative(c, "c")
     tau = check_tau(tau)
     schedule = linear_schedule(T, beta_min, beta_max)
@@ -247,13 +246,10 @@ def loss_statistic(lam, t, *, c=0.0, tau=None, T=1000, beta_min=1e-4, beta_max=1
         F_train = np.broadcast_to(Fg, ab.shape[:1] + (1, lam.size)).sum(axis=(0, 1))
         F_test = np.broadcast_to(Fh + ab * Fphi, ab.shape[:1] + (1, lam.size)).sum(axis=(0, 1))
 
+    G, H, Phi = (_summed_part(which, part, ab, c, tau)
+                 for which, part in (("train", "trace"), ("test", "trace"), ("test", "weighted")))
     if ab.shape[0] > _TABLE_STEPS:  # a sum over many steps: tabulate its three functions
-        parts = [_summed_part(which, part, ab, c, tau)
-                 for which, part in (("train", "trace"), ("test", "trace"), ("test", "weighted"))]
-        G, H, Phi = (SpectralTable(p) for p in parts)
-    else:
-        G, H, Phi = (lambda x, w=w, p=p: _summed_part(w, p, ab, c, tau)(x)  # noqa: E731
-                     for w, p in (("train", "trace"), ("test", "trace"), ("test", "weighted")))
+        G, H, Phi = SpectralTable(G), SpectralTable(H), SpectralTable(Phi)
 
     def statistic(eigenvalues, eigenvectors):
         P = eigenvectors**2

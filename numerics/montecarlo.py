@@ -21,7 +21,6 @@ single BLAS thread; ``workers=1`` runs in this process with the BLAS library's o
 threads.  ``benchmarks/engine.py`` measures which pays.
 """
 
-import multiprocessing
 import os
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from .validation import check_count, check_spectrum
 from .wishart import choose_method, draw_sample_covariances
+from .workers import can_fork, fork_pool, shared_state, threadpool_limits
 
 __all__ = ["Estimate", "estimate", "sample_covariances", "spectral_monte_carlo",
            "spectral_values", "default_chunk", "spectral_decompositions"]
@@ -120,35 +120,16 @@ class _Job:
         return values
 
 
-_WORKER_JOB = None
-
-
-def _install(job):
-    global _WORKER_JOB
-    _WORKER_JOB = job
-    try:  # one BLAS thread per worker: the workers already fill the cores
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
-
-
 def _evaluate(bounds):
-    return _WORKER_JOB.evaluate(*bounds)
+    return shared_state().evaluate(*bounds)
 
 
 def _run(job, bounds, workers, blas_threads):
     if workers == 1 or len(bounds) == 1:
-        from threadpoolctl import threadpool_limits
-
         with threadpool_limits(blas_threads):
             return [job.evaluate(*b) for b in bounds]
-    from concurrent.futures import ProcessPoolExecutor
-
     # fork: the job (and the statistic, which may be a closure) is inherited, not pickled
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(min(workers, len(bounds)), mp_context=context,
-                             initializer=_install, initargs=(job,)) as pool:
+    with fork_pool(min(workers, len(bounds)), job) as pool:
         return list(pool.map(_evaluate, bounds))
 
 
@@ -202,7 +183,7 @@ def spectral_values(statistic, lam, N, *, n_datasets, seed, chunk=None, rotation
     N = check_count(N, "N", 2 if centred else 1)
     n_datasets = check_count(n_datasets, "n_datasets", 2)
     workers = check_count(workers, "workers")
-    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+    if workers > 1 and not can_fork():
         workers = 1  # pragma: no cover - platforms without fork run serially
     method = choose_method(lam.size, N - 1 if centred else N, method)
     if chunk is None:  # bounded memory, and at least two chunks per worker to share

@@ -44,20 +44,17 @@ Cost: O(#pieces · nodes · #distinct λ) per quadrature; proportional_kl at d =
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import mpmath
 import numpy as np
-import sympy as sp
-
-from theory.model import noise_averaged_loss
-from theory.symbols import alpha_bar, lam as _lam_symbol, w as _w_symbol
 
 from .denoiser import denoiser_eigenvalues
 from .kl import kl_terms
+from .losses import compiled_loss
 from .schedule import linear_schedule
 from .transfer import transfer_function
-from .validation import check_count, check_nonnegative, check_spectrum, check_tau
+from .validation import (check_choice, check_count, check_nonnegative, check_positive_spectrum,
+                         check_tau)
 
 __all__ = [
     "LSDQuadrature", "lsd_quadrature", "support", "stieltjes", "spectral_density",
@@ -79,12 +76,7 @@ class _Population:
     """λ grouped into distinct values (descending) with multiplicities; sums are (1/N)Σ."""
 
     def __init__(self, lam, N):
-        lam = check_spectrum(lam)
-        if lam.ndim != 1:
-            raise ValueError(f"lam must be a 1-D array of eigenvalues, got shape {lam.shape}")
-        if (lam <= 0).any():
-            raise ValueError(f"lam must be > 0 (a non-singular population covariance), "
-                             f"got {lam[lam <= 0][0]!r}")
+        lam = check_positive_spectrum(lam)
         self.N = check_count(N, "N")
         vals, counts = np.unique(lam, return_counts=True)
         self.vals = vals[::-1].copy()
@@ -816,13 +808,11 @@ def _kl_terms(r):
     return 2.0 * kl_terms(r)
 
 
-def _check_direction(direction):
-    if direction not in ("forward", "reverse"):
-        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
+def deterministic_kl(lam, N, f, *, direction="forward", nodes=_NODES, reference=None,
+                     rule=None):
+    r"""Deterministic equivalent of E[KL] between N(0, U f(Λ̂) Uᵀ) and N(0, V g(Λ) Vᵀ).
 
-
-def deterministic_kl(lam, N, f, *, direction="forward", nodes=_NODES):
-    r"""Deterministic equivalent of E[KL] between N(0, U f(Λ̂) Uᵀ) and N(0, V f(Λ) Vᵀ).
+    g = f (the infinite-data optimum of the same model) unless ``reference`` is given.
 
     In the two eigenbases, with O_ij = |⟨u_i, v_j⟩|² (rows and columns sum to 1),
 
@@ -844,9 +834,14 @@ def deterministic_kl(lam, N, f, *, direction="forward", nodes=_NODES):
     f : callable
         Vectorised transfer, f(array ≥ 0) → array ≥ 0.
     direction : {"forward", "reverse"}
-        forward = D(sampling ‖ optimum), reverse = D(optimum ‖ sampling).
+        forward = D(sampling ‖ reference), reverse = D(reference ‖ sampling).
     nodes : int
         Gauss–Legendre nodes per piece.
+    reference : callable, optional
+        Vectorised g(λ) > 0 of the reference law; default f.
+    rule : LSDQuadrature, optional
+        A precomputed :func:`lsd_quadrature` of (lam, N) to reuse (``nodes`` is then
+        ignored).
 
     Returns
     -------
@@ -864,14 +859,18 @@ def deterministic_kl(lam, N, f, *, direction="forward", nodes=_NODES):
     >>> bool(abs(kl / 100 - 0.5 * (1 + np.log(0.5))) < 1e-10)
     True
     """
-    _check_direction(direction)
+    check_choice(direction, "direction", ("forward", "reverse"))
     pop = _Population(lam, N)
-    rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
-    return _kl_from_rule(pop, rule, f, direction)
+    if rule is None:
+        rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
+    elif rule.d != pop.d or rule.N != pop.N:
+        raise ValueError(f"rule must be built for d = {pop.d}, N = {pop.N}, "
+                         f"got d = {rule.d}, N = {rule.N}")
+    return _kl_from_rule(pop, rule, f, direction, reference)
 
 
-def _kl_from_rule(pop, rule, f, direction):
-    f_pop = np.asarray(f(pop.vals), dtype=float)
+def _kl_from_rule(pop, rule, f, direction, reference=None):
+    f_pop = np.asarray((f if reference is None else reference)(pop.vals), dtype=float)
     f_hat = np.asarray(f(rule.x), dtype=float)
     if (f_pop <= 0).any() or not np.isfinite(f_pop).all():
         return float("inf")
@@ -926,7 +925,7 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
     (relative O(1/d)), measured in tests/test_proportional.py.  Cost: one quadrature
     (~0.1 s at d = 400) plus f at the nodes (T × #nodes).
     """
-    _check_direction(direction)
+    check_choice(direction, "direction", ("forward", "reverse"))
     c = check_nonnegative(c, "c")
     tau = check_tau(tau)
     T = check_count(T, "T")
@@ -937,12 +936,6 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
         return transfer_function(x, c=c, tau=tau, T=T)
 
     return _kl_from_rule(pop, rule, f, direction)
-
-
-@lru_cache(maxsize=None)
-def _loss():
-    return sp.lambdify((_w_symbol, _lam_symbol, alpha_bar), noise_averaged_loss(_lam_symbol),
-                       "numpy")
 
 
 def proportional_losses(lam, N, t, *, c=0.0, tau=None, T=1000, nodes=_NODES):
@@ -990,7 +983,7 @@ def proportional_losses(lam, N, t, *, c=0.0, tau=None, T=1000, nodes=_NODES):
     rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
     ab = schedule.alpha_bar[steps - 1][..., None]
     omab = schedule.one_minus_alpha_bar[steps - 1][..., None]
-    loss = _loss()
+    loss = compiled_loss()
     x = rule.x
     s = np.abs(rule.kappa) ** 2 / x
     w_bulk = denoiser_eigenvalues(x, omab, c=c, tau=tau)

@@ -203,7 +203,7 @@ def real_sample_covariances(Z, N, size, seed, chunk=64):
     out = np.empty((size, Z.shape[1], Z.shape[1]))
     for start in range(0, size, chunk):
         X = Z[rows[start:start + chunk]]
-        out[start:start + chunk] = np.einsum("rni,rnj->rij", X, X) / N
+        out[start:start + chunk] = np.matmul(X.transpose(0, 2, 1), X) / N
     return out
 
 

@@ -38,17 +38,17 @@ import sympy as sp
 
 from theory import proportional as TP
 from theory import scaling as TS
-from theory.model import noise_averaged_loss
-from theory.symbols import alpha_bar as _ab_sym, c as _c_sym, lam as _lam_sym, w as _w_sym
+from theory.symbols import alpha_bar as _ab_sym, c as _c_sym, lam as _lam_sym
 
-from .kl import kl_terms
 from .denoiser import denoiser_eigenvalues
-from .proportional import kappa as _kappa, kappa0 as _kappa0, lsd_quadrature, \
-    null_space_weights, proportional_losses
+from .losses import compiled_loss
+from .proportional import deterministic_kl, kappa as _kappa, kappa0 as _kappa0, \
+    lsd_quadrature, null_space_weights, proportional_losses
 from .schedule import linear_schedule
 from .spectra import power_law_spectrum
 from .transfer import transfer_function
-from .validation import check_count, check_nonnegative, check_spectrum, check_tau
+from .validation import (check_choice, check_count, check_nonnegative, check_positive_spectrum,
+                         check_tau)
 
 __all__ = [
     "missing_variance", "null_direction_variance", "PowerFit", "fit_exponent",
@@ -58,13 +58,6 @@ __all__ = [
 ]
 
 _OBJECTIVES = ("test", "forward_kl", "reverse_kl")
-
-
-def _spectrum(lam):
-    lam = check_spectrum(lam)
-    if lam.ndim != 1 or (lam <= 0).any():
-        raise ValueError("lam must be a 1-D array of eigenvalues > 0")
-    return lam
 
 
 # ---------------------------------------------------------------------------------
@@ -92,7 +85,7 @@ def missing_variance(lam, N):
     >>> round(missing_variance([1.0] * 30, 10), 10)
     20.0
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     return float(_identity_callable()(N, _kappa0(lam, N)))
 
@@ -104,7 +97,7 @@ def _identity_callable():
 
 def null_direction_variance(lam, N):
     r"""s̄₀ = V/(d − N): mean population variance along a null direction of Σ̂ (N < d)."""
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     if N >= lam.size:
         raise ValueError(f"N must be < d = {lam.size} (a null space), got {N}")
@@ -298,7 +291,7 @@ def ridge_losses(lam, N, *, c=0.0, T=1000, t="sum"):
     -------
     dict of float: "train", "test", "gap"
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     c = check_nonnegative(c, "c")
     T = check_count(T, "T")
@@ -321,34 +314,27 @@ def ridge_losses(lam, N, *, c=0.0, T=1000, t="sum"):
     return out
 
 
-@lru_cache(maxsize=None)
-def _loss_fn():
-    return sp.lambdify((_w_sym, _lam_sym, _ab_sym), noise_averaged_loss(_lam_sym), "numpy")
-
-
 def population_test_loss(lam, *, T=1000):
     r"""Σ_t Σ_j ℓ(w_t(λ_j); λ_j): the test loss of the infinite-data minimiser
     (c = 0, τ = ∞), the floor every trained model's test loss sits above."""
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     schedule = linear_schedule(check_count(T, "T"))
     omab = schedule.one_minus_alpha_bar[:, None]
     w_pop = denoiser_eigenvalues(lam[None, :], omab)
-    return float(np.sum(_loss_fn()(w_pop, lam[None, :], schedule.alpha_bar[:, None])))
+    return float(np.sum(compiled_loss()(w_pop, lam[None, :], schedule.alpha_bar[:, None])))
 
 
 # ---------------------------------------------------------------------------------
 # KL against the target
 
 
-@lru_cache(maxsize=None)
-def _overlap_callable():
-    expr, a, b_ = TP.overlap_density()
-    return sp.lambdify((_lam_sym, TP.lam_hat, TP.q, a, b_), expr, "numpy")
-
-
-def _kl_terms(r):
-    """k(r) = r − 1 − log r (+inf at r = 0): twice :func:`numerics.kl.kl_terms`."""
-    return 2.0 * kl_terms(r)
+def _reference_function(reference, T):
+    """g(λ) of the reference law: the target λ, the unregularised optimum, or a callable."""
+    if callable(reference):
+        return reference
+    if reference == "optimum":
+        return lambda x: transfer_function(x, T=T)
+    return lambda x: np.asarray(x, dtype=float)
 
 
 def _reference_variances(lam, reference, T):
@@ -372,10 +358,9 @@ def target_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward", reference
     The sampling law is N(0, U f(Λ̂) Uᵀ), f = :func:`numerics.transfer.transfer_function`
     (c, τ, T); the reference is N(0, V diag(g) Vᵀ) with g = λ (``"target"``: the data
     distribution N(0, Σ)), g = f_{c=0,τ=∞}(λ) (``"optimum"``: the unregularised
-    infinite-data model) or g = ``reference(λ)``.  With O_ij the Ledoit–Péché overlap
-    (:func:`theory.proportional.overlap_density`, at the nodes of
-    :func:`numerics.proportional.lsd_quadrature`) and, for q > 1, the null-space
-    weights κ₀/(λ_j + κ₀):
+    infinite-data model) or g = ``reference(λ)``.  Evaluated by
+    :func:`numerics.proportional.deterministic_kl` with this reference: with O_ij the
+    Ledoit–Péché overlap and, for q > 1, the null-space weights κ₀/(λ_j + κ₀),
 
     .. math:: \mathrm{KL}_{\rm fwd} = \tfrac12\sum_{i,j}O_{ij}\,k\big(f(\hat\lambda_i)/g_j\big),
               \quad k(r) = r - 1 - \log r,
@@ -401,38 +386,17 @@ def target_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward", reference
     float
         Total KL in nats; +inf when f(0) = 0 with N < d (c = 0, τ = ∞).
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     c = check_nonnegative(c, "c")
     tau = check_tau(tau)
     T = check_count(T, "T")
-    if direction not in ("forward", "reverse"):
-        raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
-    g = _reference_variances(lam, reference, T)
-    if rule is None:
-        rule = lsd_quadrature(lam, N)
-    elif rule.d != lam.size or rule.N != N:
-        raise ValueError(f"rule must be built for d = {lam.size}, N = {N}, "
-                         f"got d = {rule.d}, N = {rule.N}")
-    d = lam.size
-    m_bar = 1.0 / rule.kappa  # companion Stieltjes transform at x + i0
-    O = _overlap_callable()(lam[None, :], rule.x[:, None], d / N,
-                            m_bar.real[:, None], m_bar.imag[:, None]) / d
-    f_hat = transfer_function(rule.x, c=c, tau=tau, T=T)
-    if not (np.isfinite(f_hat).all() and (f_hat > 0).all()):
-        return float("inf")
-    ratio = f_hat[:, None] / g[None, :]
-    if direction == "reverse":
-        ratio = 1.0 / ratio
-    total = d * np.sum(rule.weight * np.sum(O * _kl_terms(ratio), axis=1))
-    if N < d:
-        f0 = float(transfer_function(np.zeros(1), c=c, tau=tau, T=T)[0])
-        if not f0 > 0:
-            return float("inf")
-        p = rule.kappa0 / (lam + rule.kappa0)
-        r0 = f0 / g if direction == "forward" else g / f0
-        total += np.sum(p * _kl_terms(r0))
-    return float(0.5 * total)
+    _reference_variances(lam, reference, T)  # validates the reference
+
+    def f(x):
+        return transfer_function(x, c=c, tau=tau, T=T)
+    return deterministic_kl(lam, N, f, direction=direction,
+                            reference=_reference_function(reference, T), rule=rule)
 
 
 def _numeric_sums(expr, arrays):
@@ -461,7 +425,7 @@ def null_space_kl_bound(lam, N, *, direction="forward", reference="target", T=10
         The best null variance (harmonic resp. arithmetic p-weighted mean of g) and
         the bound (total nats).
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     if N >= lam.size:
         raise ValueError(f"N must be < d = {lam.size} (a null space), got {N}")
@@ -516,7 +480,7 @@ def null_space_stopping(lam, N, *, T=1000):
         # ℓ(w_t(0; τ); s̄₀) with the overflow-free w of numerics.denoiser (the same
         # expression as theory.scaling.null_space_step_losses, evaluated stably)
         w0 = denoiser_eigenvalues(np.zeros(1), omab[:, None], tau=tau)[:, 0]
-        return float(np.sum(_loss_fn()(w0, sbar, ab)))
+        return float(np.sum(compiled_loss()(w0, sbar, ab)))
 
     opt = _minimise_log(objective, 1.0 / sbar, lower=1e-6 / sbar, upper=1e8 / sbar,
                         at_lower=None, at_upper=None, xtol=1e-4)
@@ -659,8 +623,7 @@ def _end(f, y_last, y_end, exact, name, count):
 
 
 def _objective(lam, N, objective, *, t, T, reference):
-    if objective not in _OBJECTIVES:
-        raise ValueError(f"objective must be one of {_OBJECTIVES}, got {objective!r}")
+    check_choice(objective, "objective", _OBJECTIVES)
     if objective == "test":
         if not (isinstance(t, str) and t == "sum"):
             if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= T:
@@ -715,7 +678,7 @@ def optimal_ridge(lam, N, *, objective="test", t="sum", tau=None, T=1000,
     -------
     Optimum
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     tau = check_tau(tau)
     T = check_count(T, "T")
@@ -741,7 +704,7 @@ def optimal_stopping(lam, N, *, objective="test", t="sum", c=0.0, T=1000,
     Optimum
         argmin = inf with boundary "infinity" when training to convergence is best.
     """
-    lam = _spectrum(lam)
+    lam = check_positive_spectrum(lam)
     N = check_count(N, "N")
     c = check_nonnegative(c, "c")
     T = check_count(T, "T")

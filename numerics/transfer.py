@@ -30,12 +30,8 @@ from .schedule import linear_schedule
 from .tabulate import SpectralTable
 from .validation import check_nonnegative, check_spectrum, check_tau
 
-#: the transfer's table is a :class:`~numerics.tabulate.SpectralTable`
-TransferInterpolant = SpectralTable
-
 __all__ = ["transfer_function", "transfer_from_schedule", "ratio_function",
-           "continuous_transfer_function", "continuous_alpha_bar_T", "TransferInterpolant",
-           "transfer_interpolant"]
+           "continuous_transfer_function", "continuous_alpha_bar_T", "transfer_interpolant"]
 
 _k = sp.Symbol("k", positive=True)
 

@@ -6,7 +6,7 @@ import numpy as np
 
 __all__ = [
     "check_count", "check_nonnegative", "check_open_unit", "check_spectrum",
-    "check_symmetric_psd", "check_tau",
+    "check_positive_spectrum", "check_symmetric_psd", "check_tau", "check_choice",
 ]
 
 
@@ -62,6 +62,24 @@ def check_spectrum(lam, name="lam"):
     if bad.any():
         raise ValueError(f"{name} must be finite and >= 0, got {arr[bad].flat[0]!r}")
     return arr
+
+
+def check_positive_spectrum(lam, name="lam"):
+    """A 1-D array of eigenvalues > 0 (a non-singular population covariance)."""
+    arr = check_spectrum(lam, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of eigenvalues, got shape {arr.shape}")
+    if (arr <= 0).any():
+        raise ValueError(f"{name} must be > 0 (a non-singular population covariance), "
+                         f"got {arr[arr <= 0][0]!r}")
+    return arr
+
+
+def check_choice(value, name, allowed):
+    """One of the ``allowed`` values (direction, mean, method, …)."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
 
 
 def check_symmetric_psd(matrix, name, *, definite=False):

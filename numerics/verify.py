@@ -11,9 +11,8 @@ terminal and :meth:`Report.to_json` in the documented schema:
 import dataclasses
 import json
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from .cache import ResultCache
 from .claims import Outcome, all_claims
 from .verdict import FAMILY_LEVEL, holm
+from .workers import can_fork, fork_pool, shared_state, threadpool_limits
 
 __all__ = ["Report", "run_suite", "format_table"]
 
@@ -81,38 +81,22 @@ def _timed(claim, seed, quick, full=False):
     return outcome, time.perf_counter() - t0
 
 
-_POOL_CLAIMS = None
-
-
-def _pool_install(claims):
-    global _POOL_CLAIMS
-    _POOL_CLAIMS = claims
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)  # the claims already fill the cores
-
-
 def _pool_run(index, seed, quick, full):
-    return _timed(_POOL_CLAIMS[index], seed, quick, full)
+    return _timed(shared_state()[index], seed, quick, full)
 
 
 def _execute(claims, todo, seed, quick, workers, full=False):
     """Yield (index, outcome, seconds) for the claims at ``todo`` as each one finishes."""
-    if workers == 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        from threadpoolctl import threadpool_limits
-
+    if workers == 1 or len(todo) <= 1 or not can_fork():
         with threadpool_limits(1):  # as in the worker processes
             for i in todo:
                 yield (i, *_timed(claims[i], seed, quick, full))
         return
     # fork: the claims (closures included) are inherited by the workers, not pickled
-    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context(
-        "fork"), initializer=_pool_install, initargs=(claims,))
-    try:
+    with fork_pool(min(workers, len(todo)), claims) as pool:
         futures = {pool.submit(_pool_run, i, seed, quick, full): i for i in todo}
         for future in as_completed(futures):
             yield (futures[future], *future.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_suite(*, seed=0, quick=False, claims=None, progress=None, cache=None, workers=1,

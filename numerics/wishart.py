@@ -22,7 +22,7 @@ whatever the chunk it is drawn in and whichever process draws it.
 
 import numpy as np
 
-from .validation import check_count, check_spectrum
+from .validation import check_choice, check_count, check_spectrum
 
 __all__ = ["draw_sample_covariances", "bartlett_factor", "choose_method"]
 
@@ -35,8 +35,7 @@ def choose_method(d, dof, method="auto"):
     Bartlett costs O(d³) and direct O(dof·d²) per dataset, so Bartlett is never the
     slower of the two where it is valid.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_choice(method, "method", METHODS)
     if method == "auto":
         return "bartlett" if dof >= d else "direct"
     if method == "bartlett" and dof < d:

@@ -99,11 +99,11 @@ def test_a_mutation_that_cannot_be_applied_is_an_error_not_a_rejection():
 def test_mutations_in_forked_workers_do_not_leak_into_the_caller():
     from numerics import claims_model, losses
     chosen = [m for m in mutations() if m.id in ("A3-test-as-train", "A3-loss-no-noise-term")]
-    originals = (claims_model.step_losses, losses._loss)
+    originals = (claims_model.step_losses, losses.compiled_loss)
     results = run_mutations(chosen, workers=2)
     assert [r["id"] for r in results] == [m.id for m in chosen]
     assert all(r["rejected"] for r in results)
-    assert (claims_model.step_losses, losses._loss) == originals
+    assert (claims_model.step_losses, losses.compiled_loss) == originals
 
 
 # --- seeds --------------------------------------------------------------------------

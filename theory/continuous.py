@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .model import denoiser_ratio, variance_step
-from .symbols import alpha_bar, alpha_bar_T, beta, c, lam, tau, v
+from .model import variance_step
+from .symbols import alpha_bar, alpha_bar_T, beta, c, lam, v
 
 __all__ = ["variance_ode", "continuous_transfer", "start_correction", "local_error_order"]
 
