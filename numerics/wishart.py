@@ -44,6 +44,11 @@ def choose_method(d, dof, method="auto"):
     return method
 
 
+def _bartlett_draws(d, dof, rng):
+    """The random entries of one Bartlett factor: (below-diagonal normals, diagonal)."""
+    return rng.standard_normal(d * (d - 1) // 2), np.sqrt(rng.chisquare(dof - np.arange(d)))
+
+
 def bartlett_factor(d, dof, rng):
     """Lower-triangular A with A Aᵀ ~ W_d(dof, I) (Bartlett), for dof ≥ d.
 
@@ -51,18 +56,30 @@ def bartlett_factor(d, dof, rng):
     """
     d = check_count(d, "d")
     dof = check_count(dof, "dof", d)
+    below, diagonal = _bartlett_draws(d, dof, rng)
     A = np.zeros((d, d))
-    A[np.tril_indices(d, -1)] = rng.standard_normal(d * (d - 1) // 2)
-    A[np.diag_indices(d)] = np.sqrt(rng.chisquare(dof - np.arange(d)))
+    A[np.tril_indices(d, -1)] = below
+    A[np.diag_indices(d)] = diagonal
     return A
 
 
-def _draw_one(d, N, dof, rng, method):
+def _factors(d, N, dof, seeds, method):
+    """The per-dataset random factors, stacked: Bartlett A (b, d, d) or data Z (b, N, d).
+
+    Dataset i is drawn from ``default_rng(seeds[i])`` alone; the per-dataset work is only
+    the draws (validation and index arrays are shared by the batch).
+    """
+    rngs = [np.random.default_rng(s) for s in seeds]
     if method == "bartlett":
-        return bartlett_factor(d, dof, rng)  # Σ̂ = L (A Aᵀ) Lᵀ / N
-    Z = rng.standard_normal((N, d))  # rows ~ N(0, I); Σ̂ = L (ZᵀZ) Lᵀ / N
+        draws = [_bartlett_draws(d, dof, rng) for rng in rngs]
+        A = np.zeros((len(rngs), d, d))
+        rows, cols = np.tril_indices(d, -1)
+        A[:, rows, cols] = [below for below, _ in draws]
+        A[:, np.arange(d), np.arange(d)] = [diagonal for _, diagonal in draws]
+        return A
+    Z = np.stack([rng.standard_normal((N, d)) for rng in rngs])  # rows ~ N(0, I)
     if dof < N:  # centred: ZᵀZ − N z̄ z̄ᵀ ~ W_d(N − 1, I)
-        Z = Z - Z.mean(axis=0)
+        Z = Z - Z.mean(axis=1, keepdims=True)
     return Z
 
 
@@ -94,7 +111,7 @@ def draw_sample_covariances(lam, N, seeds, *, rotation=None, method="auto", cent
     N = check_count(N, "N", 2 if centred else 1)
     dof = N - 1 if centred else N
     method = choose_method(d, dof, method)
-    factors = np.stack([_draw_one(d, N, dof, np.random.default_rng(s), method) for s in seeds])
+    factors = _factors(d, N, dof, seeds, method)
     if method == "bartlett":
         G = factors * np.sqrt(lam)[:, None]           # L A with L = diag(√λ)
         if rotation is not None:
