@@ -44,6 +44,7 @@ Cost: O(#pieces · nodes · #distinct λ) per quadrature; proportional_kl at d =
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mpmath
 import numpy as np
@@ -349,6 +350,20 @@ def _quadrature(pop, nodes=_NODES):
     return LSDQuadrature(x, weight, kr - 1j * np.sqrt(t), atom, k0, pop.d, pop.N)
 
 
+@lru_cache(maxsize=64)
+def _keyed_quadrature(lam_bytes, N, nodes):
+    rule = _quadrature(_Population(np.frombuffer(lam_bytes), N), nodes)
+    for array in (rule.x, rule.weight, rule.kappa):
+        array.setflags(write=False)  # shared by every caller with the same (λ, N, nodes)
+    return rule
+
+
+def _rule_for(pop, nodes):
+    """The quadrature of ``pop``, cached by (λ, N, nodes): it does not depend on the model,
+    so a sweep over c, τ or t (and both KL directions) builds it once."""
+    return _keyed_quadrature(pop.lam.tobytes(), pop.N, check_count(nodes, "nodes", minimum=4))
+
+
 def lsd_quadrature(lam, N, *, nodes=_NODES):
     """Quadrature nodes and weights for the deterministic equivalent of the spectrum
     of Σ̂ = XᵀX/N, X with N rows from N(0, diag(λ)).
@@ -375,8 +390,7 @@ def lsd_quadrature(lam, N, *, nodes=_NODES):
     >>> bool(abs(rule.weight.sum() - 1) < 1e-12 and abs(rule.weight @ rule.x - 1) < 1e-12)
     True
     """
-    nodes = check_count(nodes, "nodes", minimum=4)
-    return _quadrature(_Population(lam, N), nodes)
+    return _rule_for(_Population(lam, N), nodes)
 
 
 def support(lam, N):
@@ -862,7 +876,7 @@ def deterministic_kl(lam, N, f, *, direction="forward", nodes=_NODES, reference=
     check_choice(direction, "direction", ("forward", "reverse"))
     pop = _Population(lam, N)
     if rule is None:
-        rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
+        rule = _rule_for(pop, nodes)
     elif rule.d != pop.d or rule.N != pop.N:
         raise ValueError(f"rule must be built for d = {pop.d}, N = {pop.N}, "
                          f"got d = {rule.d}, N = {rule.N}")
@@ -930,7 +944,7 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
     tau = check_tau(tau)
     T = check_count(T, "T")
     pop = _Population(lam, N)
-    rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
+    rule = _rule_for(pop, nodes)
 
     def f(x):
         return transfer_function(x, c=c, tau=tau, T=T)
@@ -980,7 +994,7 @@ def proportional_losses(lam, N, t, *, c=0.0, tau=None, T=1000, nodes=_NODES):
             raise ValueError(f"t must be an integer in [1, T={T}], an array of such "
                              f"integers, or 'sum', got {t!r}")
     pop = _Population(lam, N)
-    rule = _quadrature(pop, check_count(nodes, "nodes", minimum=4))
+    rule = _rule_for(pop, nodes)
     ab = schedule.alpha_bar[steps - 1][..., None]
     omab = schedule.one_minus_alpha_bar[steps - 1][..., None]
     loss = compiled_loss()
