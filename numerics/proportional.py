@@ -53,7 +53,7 @@ from .denoiser import denoiser_eigenvalues
 from .kl import kl_terms
 from .losses import compiled_loss
 from .schedule import linear_schedule
-from .transfer import transfer_function
+from .transfer import transfer_interpolant
 from .validation import (check_choice, check_count, check_nonnegative, check_positive_spectrum,
                          check_tau)
 
@@ -913,7 +913,9 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
     KL between the sampling law N(0, U f(Λ̂) Uᵀ) and the infinite-data optimum
     N(0, f(Σ)), f = :func:`numerics.transfer.transfer_function` (DESIGN.md's linear
     schedule with ``T`` steps, ridge ``c``, training time ``tau``), evaluated by
-    :func:`deterministic_kl`.
+    :func:`deterministic_kl`.  f is read from the cached, build-verified table
+    :func:`numerics.transfer.transfer_interpolant` (relative error ≤ 1e-10; exact
+    recursion at 0 and outside its range), the one the Monte Carlo engine uses.
 
     Parameters
     ----------
@@ -937,7 +939,7 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
     -----
     Regime: d, N large at fixed q = d/N; the error against the exact E[KL] is O(1)
     (relative O(1/d)), measured in tests/test_proportional.py.  Cost: one quadrature
-    (~0.1 s at d = 400) plus f at the nodes (T × #nodes).
+    (~0.1 s at d = 400, cached by (λ, N)) plus f at the nodes.
     """
     check_choice(direction, "direction", ("forward", "reverse"))
     c = check_nonnegative(c, "c")
@@ -946,10 +948,7 @@ def proportional_kl(lam, N, *, c=0.0, tau=None, T=1000, direction="forward",
     pop = _Population(lam, N)
     rule = _rule_for(pop, nodes)
 
-    def f(x):
-        return transfer_function(x, c=c, tau=tau, T=T)
-
-    return _kl_from_rule(pop, rule, f, direction)
+    return _kl_from_rule(pop, rule, transfer_interpolant(c=c, tau=tau, T=T), direction)
 
 
 def proportional_losses(lam, N, t, *, c=0.0, tau=None, T=1000, nodes=_NODES):
