@@ -90,7 +90,7 @@ def _jet_groups(which, part, kind, n):
     else:  # d/dm (R·e^E) = (R′ + R·E′)·e^E: the groups stay separate
         groups = {key: sp.diff(R, _M) + (R * sp.diff(key.args[0], _M) if key != 1 else 0)
                   for key, R in _jet_groups(which, part, kind, n - 1).items()}
-    return {key: sp.factor(sp.cancel(R)) for key, R in groups.items()}
+    return {key: sp.factor(R) for key, R in groups.items()}  # factor also cancels
 
 
 @lru_cache(maxsize=None)

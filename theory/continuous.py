@@ -40,10 +40,18 @@ def variance_ode(kind="ridge"):
 
     Valid for any denoiser ``kind`` (τ, c enter through r).  The true marginal variance
     m = ᾱλ + 1 − ᾱ solves it when c = 0, τ = ∞ (tests check this).
+
+    The 0/0 limit is taken by L'Hôpital's rule: numerator and denominator are analytic
+    in β at 0, both vanish there (checked) and the denominator's derivative is ᾱ ≠ 0.
     """
     increment = variance_step(kind) - v
     alpha_increment = alpha_bar / (1 - beta) - alpha_bar
-    return sp.simplify(sp.limit(increment / alpha_increment, beta, 0))
+    if sp.cancel(increment.subs(beta, 0)) != 0 or sp.cancel(alpha_increment.subs(beta, 0)) != 0:
+        raise ArithmeticError("the step's increments do not vanish at β = 0")
+    slope = sp.cancel(sp.diff(alpha_increment, beta).subs(beta, 0))
+    if slope == 0:
+        raise ArithmeticError("L'Hôpital: the ᾱ increment has zero slope at β = 0")
+    return sp.factor(sp.diff(increment, beta).subs(beta, 0) / slope)
 
 
 @lru_cache(maxsize=None)
@@ -76,7 +84,8 @@ def continuous_transfer():
     # the ODE is linear in v: name the method instead of letting dsolve try them all
     solution = sp.dsolve(sp.Eq(vf(a).diff(a), rhs), vf(a), ics={vf(alpha_bar_T): 1},
                          hint="1st_linear")
-    return sp.factor(sp.simplify(solution.rhs.subs(a, 1)))
+    # a rational function of λ and ᾱ_T: factor is its normal form
+    return sp.factor(solution.rhs.subs(a, 1))
 
 
 @lru_cache(maxsize=None)
@@ -88,7 +97,7 @@ def start_correction():
     Negligible while ᾱ_T λ ≪ 1; for λ ≫ 1/ᾱ_T the forward process never forgets the
     data and f_∞(λ) saturates at (2 − ᾱ_T)/ᾱ_T: large eigenvalues are not reproduced.
     """
-    return sp.factor(sp.simplify(continuous_transfer() - lam))
+    return sp.factor(continuous_transfer() - lam)
 
 
 @lru_cache(maxsize=None)
@@ -96,19 +105,37 @@ def local_error_order(kind="ridge"):
     """Order p in β of the one-step error: discrete step − exact ODE flow = O(β^p).
 
     The exact flow over a → a/(1 − β) is Taylor-expanded with the ODE itself
-    (v' = F, v'' = ∂_a F + F ∂_v F), the discrete step is expanded with ``series``,
-    and the lowest surviving power of β is returned.  With p = 2 and T steps of size
-    β = O(1/T), the global error of the transfer is O(T^(1 − p)) = O(1/T).
+    (v' = F, v'' = ∂_a F + F ∂_v F), and the lowest power of β with a non-zero Taylor
+    coefficient of discrete step − flow (the p-th β-derivative at β = 0 over p!; both
+    are analytic in β at 0) is returned.  A coefficient is zero if the numerator of its
+    ``together`` form expands to 0, and non-zero if its value at a rational point is.
+    With p = 2 and T steps of size β = O(1/T), the global error of the transfer is
+    O(T^(1 − p)) = O(1/T).
     """
     F = variance_ode(kind)
     delta = alpha_bar / (1 - beta) - alpha_bar
     second = sp.diff(F, alpha_bar) + F * sp.diff(F, v)
     exact = v + F * delta + second * delta**2 / 2
     discrete = variance_step(kind)
-    error = sp.series(discrete - exact, beta, 0, 4).removeO()
-    error = sp.expand(sp.simplify(error))
+    derivative = discrete - exact
     for p in range(0, 4):
-        coefficient = sp.simplify(error.coeff(beta, p))
-        if coefficient != 0:
-            return p
+        if p:
+            derivative = sp.diff(derivative, beta)
+        coefficient = derivative.subs(beta, 0) / sp.factorial(p)
+        numerator, _ = sp.together(coefficient).as_numer_denom()
+        if sp.expand(numerator) != 0:
+            if _nonzero_at_a_rational_point(coefficient):
+                return p
+            raise ArithmeticError(f"could not decide whether the β^{p} coefficient is 0")
     raise ArithmeticError("one-step error vanishes through order β³")
+
+
+def _nonzero_at_a_rational_point(expr):
+    """True if ``expr`` is provably non-zero: its value at some rational point is ≠ 0."""
+    for attempt in range(1, 6):
+        point = {symbol: sp.Rational(2 * k + attempt, 7 * k + 2 * attempt + 3)
+                 for k, symbol in enumerate(sorted(expr.free_symbols, key=str), start=1)}
+        value = expr.subs(point).evalf(30)
+        if value.is_number and value.is_zero is False and abs(value) > 1e-20:
+            return True
+    return False

@@ -129,7 +129,7 @@ def chi2_mellin_moment():
     if not isinstance(result, tuple):  # sympy found no condition: refuse to guess
         raise ArithmeticError("sympy returned the Mellin moment without its condition")
     moment, condition = result
-    return sp.powsimp(sp.simplify(moment), force=True), condition
+    return sp.powsimp(sp.gammasimp(moment), force=True), condition
 
 
 def _moment_condition(s_value, dof):
@@ -254,7 +254,10 @@ def finiteness_condition(direction="forward", mean="known"):
     Bartlett factor χ²_{n−i+1} (i ≤ d) needs E log finite (k > 0, i.e. n ≥ d: Σ̂ is
     non-singular), and the reverse direction needs E[1/χ²_{n−d+1}] finite (k > 2).
     n = N (known mean) or N − 1 (estimated mean).  Where it fails the expected KL is
-    +∞ (log det Σ̂ = −∞, or the inverse-Wishart mean diverges).
+    +∞ (log det Σ̂ = −∞, or the inverse-Wishart mean diverges).  Each condition, linear
+    in d and N, is written with its positive content divided out and its constant on
+    the right (:func:`_linear_normal_form`); of two lower bounds on the same expression
+    the stronger is kept.
 
     Examples
     --------
@@ -268,9 +271,39 @@ def finiteness_condition(direction="forward", mean="known"):
     conditions = [_moment_condition(0, n - d + 1)]
     if direction == "reverse":
         conditions.append(_moment_condition(-1, n - d + 1))
-    condition = sp.And(*conditions)
-    # over the integers, relations like N − d + 1 > 0 are N > d − 1; keep sympy's form
-    return sp.simplify(condition)
+    strongest = {}
+    for relation in map(_linear_normal_form, conditions):
+        if not isinstance(relation, sp.StrictGreaterThan):
+            raise ArithmeticError(f"expected a strict lower bound, got {relation}")
+        bound = strongest.get(relation.lhs)
+        if bound is None or (relation.rhs - bound).is_positive:
+            strongest[relation.lhs] = relation.rhs
+        elif not (relation.rhs - bound).is_nonpositive:
+            raise ArithmeticError(f"cannot order the bounds {bound} and {relation.rhs}")
+    return sp.And(*(sp.Gt(lhs, rhs) for lhs, rhs in strongest.items()))
+
+
+def _linear_normal_form(relation):
+    """``relation`` (linear in d, N) as primitive linear form > constant.
+
+    The positive rational content of lhs − rhs is divided out and the constant moved to
+    the right (N/2 − d/2 + 1/2 > 0 becomes N − d > −1); without a constant the
+    first term (in sympy's order of the symbols) stays on the left (N − d > 0 becomes
+    N > d).
+    """
+    difference = sp.expand(relation.lhs - relation.rhs)
+    symbols = list(sp.ordered(difference.free_symbols))
+    if not symbols or sp.Poly(difference, *symbols).total_degree() != 1:
+        raise ArithmeticError(f"not a linear relation: {relation}")
+    content, primitive = difference.as_content_primitive()
+    if not content.is_positive:
+        raise ArithmeticError(f"non-positive content {content} in {relation}")
+    constant, linear = primitive.as_coeff_Add()
+    if constant != 0:
+        return relation.func(linear, -constant)
+    first = next(term for symbol in symbols for term in sp.Add.make_args(linear)
+                 if term.has(symbol))
+    return relation.func(first, first - linear)
 
 
 # ---------------------------------------------------------------------------------
@@ -284,14 +317,28 @@ def _digamma_remainder(order):
     return series.removeO()
 
 
+def _series_termwise(expr, n):
+    """``series`` of ``expr`` in ε at 0 to O(ε^n), term by term (linearity), truncated."""
+    return sp.Add(*(sp.series(term, _eps, 0, n).removeO() for term in sp.Add.make_args(expr)))
+
+
+@lru_cache(maxsize=None)
+def _power_sum(power):
+    r"""Σ_{i=1}^d i^power, a polynomial in d, by ``summation`` (Faulhaber)."""
+    return sp.summation(i**power, (i, 1, d))
+
+
 @lru_cache(maxsize=None)
 def _series_in_eps(order, direction, mean):
     rest, sign, argument = _exact_parts(direction, mean)
     y_i = argument.subs(N, 1 / _eps)
     psi_asymptotic = sp.log(y_i) + _digamma_remainder(order).subs(_y, y_i)
-    summand = sp.expand(sp.series(psi_asymptotic, _eps, 0, order + 1).removeO())
-    summed = sp.expand(sp.summation(summand, (i, 1, d)))
-    rest_series = sp.series(rest.subs(N, 1 / _eps), _eps, 0, order + 1).removeO()
+    summand = sp.expand(_series_termwise(psi_asymptotic, order + 1))
+    # a polynomial in i: sum it power by power (linearity; Faulhaber sums by summation)
+    summed = sp.expand(sp.Add(*(coefficient * _power_sum(power)
+                                for (power,), coefficient in sp.Poly(summand, i).terms())))
+    rest_series = _series_termwise(sp.expand(sp.expand_log(rest.subs(N, 1 / _eps), force=True)),
+                                   order + 1)
     total = sp.expand(sp.expand_log(sign * summed + rest_series, force=True))
     if total.has(sp.log):
         raise ArithmeticError(f"logarithms did not cancel in the series: {total}")
@@ -330,8 +377,9 @@ def expected_kl_series(order, direction="forward", mean="known"):
     (known mean, both directions; d(d + 3)/(4N) with an estimated mean, the d extra
     mean parameters).  Derivation: ψ(y) − log y is expanded at y = ∞ by ``sympy.series``
     (the Bernoulli series −1/(2y) − Σ_k B_{2k}/(2k y^{2k})), y = (N − i + 1)/2 (or
-    (N − i)/2) is re-expanded in ε = 1/N with i symbolic, log y cancels against
-    d log(2/N), and the polynomials in i are summed over i = 1..d by ``summation``.
+    (N − i)/2) is re-expanded in ε = 1/N with i symbolic (``series`` term by term),
+    log y cancels against d log(2/N), and the polynomials in i are summed over
+    i = 1..d by ``summation`` (power by power: Σ_i i^p once for each p).
 
     Regime: d fixed, N → ∞.  The digamma series is asymptotic, not convergent; a_m grows
     like d^{m+1}, so successive terms shrink by a factor ~d/N (a few times that for the

@@ -42,16 +42,20 @@ def train_loss_per_direction(kind="ridge"):
     :math:`\bar\alpha\lambda/(\bar\alpha\lambda + 1 - \bar\alpha)`: the noise fraction
     that a linear denoiser cannot explain.  Valid for λ̂ ≥ 0; at λ̂ = 0, c = 0 the loss is 0
     (the direction carries pure noise, which the denoiser inverts exactly).
+
+    The substituted loss is a rational function of λ̂, ᾱ, c (and of the exponentials of
+    τ for gradient flow), brought to one factored fraction by ``factor``.
     """
-    return sp.simplify(noise_averaged_loss(lam).subs(w, _trained_w(kind)))
+    return sp.factor(noise_averaged_loss(lam).subs(w, _trained_w(kind)))
 
 
 @lru_cache(maxsize=None)
 def test_loss_per_direction(kind="ridge"):
     r"""Test loss of one eigen-direction u of Σ̂: the trained w_t(λ̂) on fresh data,
     whose variance along u is s = uᵀΣu.  Equals the train loss when s = λ̂.
+    Brought to one factored fraction by ``factor``, as the train loss.
     """
-    return sp.simplify(noise_averaged_loss(s).subs(w, _trained_w(kind)))
+    return sp.factor(noise_averaged_loss(s).subs(w, _trained_w(kind)))
 
 
 def _jets(expr, function, order):
@@ -90,26 +94,32 @@ def perturbation_kernels(weighted=False):
     the jet symbols g0_a, g1_a, …, g0_b, … (φ0_a, … when ``weighted``) standing for the
     function and its derivatives at a and b: ``first`` F(a), ``diag`` D(a), ``pair``
     P(a, b) (symmetric in a ↔ b), and ``pair_near`` [P₀, P₁, P₂] in jets at a with
-    P(a, a + D) = P₀ + P₁D + P₂D² + O(D³) (sympy series), for close pairs.
+    P(a, a + D) = P₀ + P₁D + P₂D² + O(D³), for close pairs: with the Taylor polynomials
+    substituted, P(a, a + D) is a polynomial in D (``cancel`` divides out the D of the
+    divided difference, checked), truncated after D².  All parts are rational in a, b
+    and the jets; ``cancel`` brings them to one fraction.
     """
     a, b, p, q, r = (SYMBOLS_2x2[k] for k in "abpqr")
     first, second, function = (weighted_trace_second_order() if weighted
                                else trace_second_order())
     first, second = sp.expand(first), sp.expand(second)
     order = 4
-    pair = sp.simplify(_jets(second.coeff(r, 2), function, order))
+    pair = sp.cancel(_jets(second.coeff(r, 2), function, order))
     # close pairs: b = a + D and every jet at b replaced by its Taylor polynomial at a
     gap = sp.Symbol("D", positive=True)
     name = function.__name__
     taylor = {sp.Symbol(f"{name}{k}_b"): sum(sp.Symbol(f"{name}{k + m}_a") * gap**m
                                            / sp.factorial(m) for m in range(order - k + 1))
               for k in range(order + 1)}
-    near = sp.series(pair.subs(taylor).subs(b, a + gap), gap, 0, 3).removeO()
+    numerator, denominator = sp.fraction(sp.cancel(pair.subs(taylor).subs(b, a + gap)))
+    if denominator.has(gap):
+        raise ArithmeticError("P(a, a + D) is not a polynomial in D")
+    numerator = sp.expand(numerator)
     return {
-        "first": sp.simplify(_jets(first.coeff(p, 1).subs(q, 0), function, order)),
-        "diag": sp.simplify(_jets(second.coeff(p, 2).subs({q: 0, r: 0}), function, order)),
+        "first": sp.cancel(_jets(first.coeff(p, 1).subs(q, 0), function, order)),
+        "diag": sp.cancel(_jets(second.coeff(p, 2).subs({q: 0, r: 0}), function, order)),
         "pair": pair,
-        "pair_near": [sp.simplify(sp.expand(near).coeff(gap, k)) for k in range(3)],
+        "pair_near": [sp.cancel(numerator.coeff(gap, k) / denominator) for k in range(3)],
         "function": function,
     }
 
@@ -120,7 +130,8 @@ def loss_parts(which="train", kind="ridge"):
 
     ``train``: L_train = tr g(Σ̂), g(λ) = ℓ(w_t(λ); λ).
     ``test``:  L_test = tr h(Σ̂) + ᾱ tr(φ(Σ̂) Σ), h(λ) = ℓ(w_t(λ); 0), φ = w_t²
-    (the s-coefficient of :func:`test_loss_per_direction` divided by ᾱ).
+    (the s-coefficient of :func:`test_loss_per_direction` divided by ᾱ: the test loss
+    is affine in s, checked, so the coefficient is its s-derivative).
 
     Returns
     -------
@@ -130,6 +141,9 @@ def loss_parts(which="train", kind="ridge"):
         return {"trace": train_loss_per_direction(kind)}
     if which != "test":
         raise ValueError(f"which must be 'train' or 'test', got {which!r}")
-    test = sp.expand(test_loss_per_direction(kind))
-    return {"trace": test.subs(s, 0), "weighted": sp.expand(test.coeff(s) / alpha_bar),
+    test = test_loss_per_direction(kind)
+    slope = sp.diff(test, s)
+    if sp.diff(slope, s) != 0:
+        raise ArithmeticError("the test loss is not affine in s")
+    return {"trace": sp.expand(test.subs(s, 0)), "weighted": sp.expand(slope / alpha_bar),
             "weight": alpha_bar}

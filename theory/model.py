@@ -44,8 +44,9 @@ def noise_averaged_loss(second_moment=lam):
               + \sqrt{1-\bar\alpha}\,\varepsilon))^2\big]\Big|_{x^2 \to m_2}
               = 1 - 2w\sqrt{1-\bar\alpha} + w^2(\bar\alpha m_2 + 1 - \bar\alpha)
 
-    The expectation over ε ~ N(0, 1) is taken by ``sympy.stats``; the result is a
-    polynomial in x whose odd terms vanish, and the data average replaces x² by its
+    The expectation over ε ~ N(0, 1) is taken with the moments of ε from
+    ``sympy.stats`` (:func:`_expectation`: the loss is a polynomial in ε); the result
+    is a polynomial in x whose odd terms vanish, and the data average replaces x² by its
     second moment m₂ along the direction: λ̂ for the training set, uᵀΣu (the population
     variance along the direction u) for fresh test data.  Valid for every t, w and m₂.
 
@@ -59,8 +60,39 @@ def noise_averaged_loss(second_moment=lam):
     """
     eps = Normal("epsilon", 0, 1)
     noisy = sp.sqrt(alpha_bar) * x + sp.sqrt(1 - alpha_bar) * eps
-    averaged = sp.expand(E(sp.expand((eps - w * noisy) ** 2)))
+    averaged = sp.expand(_expectation((eps - w * noisy) ** 2, [eps]))
     return sp.expand(averaged.subs(x**2, second_moment))
+
+
+def _expectation(expr, variables):
+    """E[expr] for a polynomial ``expr`` in independent random ``variables``.
+
+    ``expr`` is expanded and each product of powers Π X^k is replaced by Π E[X^k]
+    (independence), the single-variable moments E[X^k] taken by ``sympy.stats``.
+    The same expectation as ``sympy.stats.E`` of the whole polynomial, much cheaper.
+    """
+    variables = list(variables)
+    total = []
+    for term in sp.Add.make_args(sp.expand(expr)):
+        powers = dict.fromkeys(variables, 0)
+        rest = []
+        for factor in sp.Mul.make_args(term):
+            base, exponent = factor.as_base_exp()
+            if base in powers and exponent.is_Integer and exponent > 0:
+                powers[base] += int(exponent)
+            elif factor.has(*variables):
+                raise ValueError(f"not a polynomial in {variables}: {factor}")
+            else:
+                rest.append(factor)
+        moments = [_moment(X, power) for X, power in powers.items() if power]
+        total.append(sp.Mul(*rest, *moments))
+    return sp.Add(*total)
+
+
+@lru_cache(maxsize=None)
+def _moment(variable, power):
+    """E[X^power] of one random variable, by ``sympy.stats``."""
+    return E(variable**power)
 
 
 def _descent_direction():
@@ -89,7 +121,7 @@ def ridge_denoiser():
     """
     objective = noise_averaged_loss() + c * w**2
     (solution,) = sp.solve(sp.diff(objective, w), w)
-    return sp.simplify(solution)
+    return sp.factor(solution)
 
 
 @lru_cache(maxsize=None)
@@ -105,7 +137,9 @@ def gradient_flow_denoiser():
     """
     wf = sp.Function("w")
     rhs = _descent_direction().subs(w, wf(tau))
-    solution = sp.dsolve(sp.Eq(wf(tau).diff(tau), rhs), wf(tau), ics={wf(0): 0})
+    # linear with constant coefficients in τ: name the method instead of trying them all
+    solution = sp.dsolve(sp.Eq(wf(tau).diff(tau), rhs), wf(tau), ics={wf(0): 0},
+                         hint="nth_linear_constant_coeff_undetermined_coefficients")
     return sp.simplify(solution.rhs)
 
 
@@ -124,7 +158,7 @@ def gradient_descent_denoiser():
     step = w + eta * _descent_direction()
     recurrence = g(n + 1) - step.subs(w, g(n))
     solution = sp.rsolve(recurrence, g(n), {g(0): 0})
-    return sp.simplify(solution)
+    return sp.together(solution)
 
 
 @lru_cache(maxsize=None)
@@ -141,7 +175,7 @@ def denoiser_ratio(kind="ridge"):
     }
     if kind not in source:
         raise ValueError(f"kind must be one of {sorted(source)}, got {kind!r}")
-    return sp.simplify(source[kind]() / sp.sqrt(1 - alpha_bar))
+    return sp.powsimp(source[kind]() / sp.sqrt(1 - alpha_bar))  # the square root cancels
 
 
 @lru_cache(maxsize=None)
@@ -158,7 +192,7 @@ def sampler_gain(kind="ridge"):
     u = sp.Symbol("u", real=True)
     wt = denoiser_ratio(kind) * sp.sqrt(1 - alpha_bar)
     update = (u - beta * wt / sp.sqrt(1 - alpha_bar) * u) / sp.sqrt(1 - beta)
-    return sp.simplify(sp.expand(update).coeff(u))
+    return sp.factor(sp.expand(update).coeff(u))
 
 
 @lru_cache(maxsize=None)
@@ -166,12 +200,17 @@ def variance_step(kind="ridge"):
     r"""v_{t−1} = a_t² v_t + σ_t² with σ_t² = β_t (t ≥ 2): variance of u_{t−1} given v_t.
 
     Derived as E[(a u + σ z)²] for independent u (variance v) and z ~ N(0, 1) with
-    ``sympy.stats``.  At t = 1 the sampler adds no noise: use ``.subs`` of the σ² term
+    ``sympy.stats`` moments.  The gain is not random, so the expectation is taken with
+    a symbol A for it and the derived a_t is substituted into each coefficient of v
+    afterwards.  At t = 1 the sampler adds no noise: use ``.subs`` of the σ² term
     to 0 (numerics does this).  Iterated from v_T = 1 down to t = 1 it gives the
     transfer f(λ̂) = v_0.
     """
     u = Normal("u", 0, sp.sqrt(v))
     z = Normal("z", 0, 1)
+    gain = sp.Symbol("A", real=True)
+    second_moment = _expectation((gain * u + sp.sqrt(beta) * z) ** 2, [u, z])
     a = sampler_gain(kind)
-    second_moment = E(sp.expand((a * u + sp.sqrt(beta) * z) ** 2))
-    return sp.collect(sp.factor_terms(sp.expand(second_moment)), v, sp.factor)
+    coefficients = sp.collect(sp.expand(second_moment), v, evaluate=False)
+    return sp.Add(*(sp.factor(coefficient.subs(gain, a)) * power
+                    for power, coefficient in coefficients.items()))

@@ -21,12 +21,13 @@ weighted_trace_second_order
     φ[a, b, a] the second divided difference (φ[a, a, a] = φ″(a)/2).
 
 Both expansions are derived by sympy for d = 2 from the exact eigen-decomposition of a
-symmetric 2×2 matrix with a generic function (``sympy.Function``), the series in ε
-taken by sympy.  For general d the second-order term of a spectral function is a sum
-over pairs of directions (Daleckii–Krein): every pair (i, k) enters exactly as in the
-2×2 problem of the plane it spans, because the second-order term is a quadratic form in
-δ whose coefficient of δ_ikδ_jl vanishes unless {i, k} = {j, l} for these functions (a
-trace, or a trace weighted by the diagonal Σ).  That step is not derived symbolically
+symmetric 2×2 matrix with a generic function (``sympy.Function``), the Taylor
+coefficients in ε taken by sympy (``diff`` at ε = 0).  For general d the second-order
+term of a spectral function is a sum over pairs of directions (Daleckii–Krein): every
+pair (i, k) enters exactly as in the 2×2 problem of the plane it spans, because the
+second-order term is a quadratic form in δ whose coefficient of δ_ikδ_jl vanishes
+unless {i, k} = {j, l} for these functions (a trace, or a trace weighted by the
+diagonal Σ).  That step is not derived symbolically
 here; the tests check the general-d formulas against finite differences at d = 3, 4.
 """
 
@@ -143,11 +144,21 @@ def _two_by_two():
 
 
 def _second_order(expr):
-    """Coefficients of ε and ε² of ``expr`` (Taylor at ε = 0), in a = b + D and b."""
+    """Coefficients of ε and ε² of ``expr`` (Taylor at ε = 0), in a = b + D and b.
+
+    The k-th ε-derivative at 0 over k! (derivatives taken one at a time), written as a
+    polynomial in p, q, r whose coefficients are reduced by ``cancel`` (they are
+    rational in a, b and the values and derivatives of the function at a and b).
+    """
     coefficients = []
+    derivative = expr
     for k in (1, 2):
-        term = sp.simplify((sp.diff(expr, _eps, k).subs(_eps, 0) / sp.factorial(k)).doit())
-        coefficients.append(sp.simplify(term.subs(_D, _a - _b).doit()))
+        derivative = sp.diff(derivative, _eps)
+        term = (derivative.subs(_eps, 0) / sp.factorial(k)).doit()
+        term = sp.expand(term.subs(_D, _a - _b).doit())
+        poly = sp.Poly(term, _p, _q, _r)
+        coefficients.append(sp.Add(*(sp.cancel(coefficient) * _p**i * _q**j * _r**l
+                                     for (i, j, l), coefficient in poly.terms())))
     return coefficients
 
 

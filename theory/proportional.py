@@ -446,8 +446,9 @@ def isotropic_logdet_limit():
     1. ψ(y) = log y − 1/(2y) + O(y⁻²) (``series`` at y = ∞), so with i = u d and
        N = d/q each summand is log(1 − q u + 1/N) + O(1/N) → log(1 − q u)
        (``limit``, uniformly in u ∈ [0, 1] since q < 1).
-    2. (1/d)Σ_{i=1}^d g(i/d) → ∫₀¹ g(u) du (Riemann sum; cited), ``integrate`` with
-       q = 1 − p, p > 0, so that sympy takes the real branch of log(1 − q).
+    2. (1/d)Σ_{i=1}^d g(i/d) → ∫₀¹ g(u) du (Riemann sum; cited), ``integrate`` after
+       the change of variables t = 1 − q u (``Integral.transform``), which leaves
+       (1/q)∫_{1−q}^1 log t dt; logarithms are split by ``expand_log`` (1 − q > 0).
 
     .. math:: \lim \frac1d E\log\det\hat\Sigma = \int_0^1\log(1 - qu)\,du
               = -1 - \frac{1-q}{q}\log(1-q) = \int \log x\,d\mu_{MP}(x).
@@ -461,9 +462,14 @@ def isotropic_logdet_limit():
     i_of_u = u * q * n_
     summand = asymptotic.subs(y, (n_ - i_of_u + 1) / 2) - sp.log(n_ / 2)
     integrand = sp.simplify(sp.limit(summand, n_, sp.oo))
-    p = sp.Symbol("p", positive=True)
-    value = sp.integrate(sp.expand_log(integrand.subs(q, 1 - p), force=True), (u, 0, 1))
-    return sp.simplify(sp.simplify(value).subs(p, 1 - q))
+    t = sp.Symbol("t", positive=True)
+    value = sp.Integral(integrand, (u, 0, 1)).transform(1 - q * u, t).doit()
+    return _collect_log(sp.expand_log(value, force=True))
+
+
+def _collect_log(expr):
+    """``expr`` collected in log(1 − q) with factored coefficients, as one fraction."""
+    return sp.together(sp.collect(sp.expand(expr), sp.log(1 - q), sp.factor))
 
 
 @lru_cache(maxsize=None)
@@ -487,4 +493,4 @@ def isotropic_identity_kl():
     q/4 + O(q**2)
     """
     first = marchenko_pastur_moment(1)
-    return sp.simplify((first - 1 - isotropic_logdet_limit()) / 2)
+    return _collect_log((first - 1 - isotropic_logdet_limit()) / 2)

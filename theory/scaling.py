@@ -81,6 +81,7 @@ from functools import lru_cache
 import sympy as sp
 
 from . import losses as _losses  # module import: pytest must not collect test_loss_*
+from .continuous import _nonzero_at_a_rational_point
 from .model import noise_averaged_loss, ridge_denoiser, sampler_gain
 from .proportional import (
     j, kappa, kappa0, lam_pop, null_space_equation, q, ridge_equivalent_equation, zeta,
@@ -286,7 +287,7 @@ def occupation_mellin():
     if inner.has(x):
         raise ArithmeticError(f"Mellin transform did not factor as x^(-ks)·h(s): {inner}")
     x_part = sp.integrate(x ** (_p - 1), (x, 0, 1)).subs(_p, 1 - k * mellin_s)
-    return sp.simplify(inner * x_part), (strip[0], sp.Min(strip[1], 1 / k))
+    return sp.factor(inner * x_part), (strip[0], sp.Min(strip[1], 1 / k))
 
 
 def occupation_expansion(k_value=None, terms=2):
@@ -322,23 +323,49 @@ def occupation_expansion(k_value=None, terms=2):
         poles = sorted({1 / kv} | {sp.Integer(m) for m in range(1, terms + 1)})
     total = sp.S.Zero
     for pole in poles:
-        total -= sp.residue(integrand, mellin_s, pole)
-    return sp.expand(sp.powsimp(sp.simplify(total)))
+        total -= _residue(integrand, mellin_s, pole)
+    # the residues carry b^(−s) as exp(−s log b); powdenest writes it as a power (b > 0)
+    return sp.expand(sp.powdenest(total))
+
+
+def _residue(expr, s, pole):
+    """Residue of ``expr`` at ``pole`` in ``s``.
+
+    If the denominator (of ``sp.fraction``; numerator and denominator are entire here)
+    vanishes at the pole with a provably non-zero derivative, the pole is simple and the
+    residue is numerator/denominator′ there (L'Hôpital's rule for lim (s − pole)·expr).
+    Otherwise (merged poles, e.g. 1/k an integer) sympy's ``residue`` is used.
+    """
+    numerator, denominator = sp.fraction(expr)
+    if denominator.subs(s, pole) == 0:
+        slope = sp.diff(denominator, s).subs(s, pole)
+        if _nonzero_at_a_rational_point(slope):
+            return numerator.subs(s, pole) / slope
+    return sp.residue(expr, s, pole)
 
 
 def expansion_terms(expansion):
     r"""{exponent e: coefficient A} for an expansion Σ A b^(−e) without logarithms
-    (e.g. :func:`occupation_expansion` at generic k); e may depend on k."""
+    (e.g. :func:`occupation_expansion` at generic k); e may depend on k.
+
+    e is the logarithmic derivative −b ∂_b log(A b^(−e)) of each term (a rational
+    function of the exponents after ``powsimp``, reduced by ``cancel``)."""
     out = {}
     for term in sp.Add.make_args(sp.expand(expansion)):
-        e = sp.simplify(-b * sp.diff(sp.log(term), b))
+        e = sp.cancel(sp.powsimp(-b * sp.diff(term, b) / term))
         if e.has(b):
             raise ValueError(f"expansion term {term} is not a pure power of b")
-        coeff = sp.simplify(sp.powsimp(term * b**e, force=True))
+        coeff = sp.cancel(sp.powsimp(term * b**e, force=True))
         if coeff.has(b):
             raise ArithmeticError(f"could not separate b from {term}")
-        out[e] = sp.simplify(out.get(e, 0) + coeff)
+        out[e] = sp.cancel(out.get(e, 0) + coeff)
     return out
+
+
+@lru_cache(maxsize=None)
+def _generic_expansion_terms(terms):
+    """:func:`expansion_terms` of :func:`occupation_expansion` at symbolic k (cached)."""
+    return expansion_terms(occupation_expansion(None, terms))
 
 
 @lru_cache(maxsize=None)
@@ -400,7 +427,11 @@ def _invert_two_terms(A1, e1, A2, e2, Q):
     b0 = (A1 * Q) ** (1 / e1)
     eq = A1 * (b0 + _eta * b1) ** (-e1) + _eta * A2 * (b0 + _eta * b1) ** (-e2) - 1 / Q
     first = sp.diff(eq, _eta).subs(_eta, 0)
-    (b1_value,) = sp.solve(first, b1)
+    # first-order condition, linear in b₁: solve it as such
+    slope = sp.diff(first, b1)
+    if slope.has(b1) or slope == 0:
+        raise ArithmeticError(f"first-order condition is not linear in b_1: {first}")
+    b1_value = -first.subs(b1, 0) / slope
     return sp.simplify(b0), sp.simplify(b1_value)
 
 
@@ -431,24 +462,25 @@ def steep_asymptotics():
         "exponent" (1 − k), "prefactor" (I_k^k/ζ(k)), "kappa0_over_C".
     """
     M, _ = kernel_mellin()
-    I_k = sp.simplify(M.subs(mellin_s, 1))
+    I_k = sp.factor(M.subs(mellin_s, 1))
     I_gamma = sp.gamma(1 + 1 / k) * sp.gamma(1 - 1 / k)
     if sp.simplify(sp.gammasimp(I_gamma) - I_k) != 0:
         raise ArithmeticError("I_k ≠ Γ(1 + 1/k)Γ(1 − 1/k)")
-    terms = expansion_terms(occupation_expansion(None, 1))
+    terms = _generic_expansion_terms(1)
     A1, A2 = terms[1 / k], terms[sp.S.One]
     if sp.simplify(A1 - I_k) != 0:
         raise ArithmeticError(f"leading coefficient {A1} ≠ I_k")
     b0, b1 = _invert_two_terms(A1, 1 / k, A2, sp.S.One, q)
     lamd, Cval = lambda_min("steep")
-    kap0 = sp.simplify((lam_d * b0).subs(q, d / N).subs(lam_d, C * d ** (-k)))
-    Vval = sp.simplify(missing_variance_identity().subs(kappa0, kap0))
-    V_dim = sp.simplify(Vval.subs(C, Cval) / d)
-    exponent = sp.simplify(sp.diff(sp.log(Vval), N) * N)
+    # products of powers: powsimp combines them; the exponent is a rational function
+    kap0 = sp.powsimp((lam_d * b0).subs(q, d / N).subs(lam_d, C * d ** (-k)))
+    Vval = sp.powsimp(missing_variance_identity().subs(kappa0, kap0))
+    V_dim = sp.powsimp(Vval.subs(C, Cval) / d)
+    exponent = sp.factor(sp.diff(sp.log(Vval), N) * N)
     return {"I_k": I_k, "I_k_gamma": I_gamma, "b": b0, "b_correction": b1,
-            "kappa0": kap0, "kappa0_over_C": sp.simplify(kap0 / C), "V": Vval,
+            "kappa0": kap0, "kappa0_over_C": sp.powsimp(kap0 / C), "V": Vval,
             "V_per_dim": V_dim, "exponent": exponent,
-            "prefactor": sp.simplify(V_dim * N ** (k - 1))}
+            "prefactor": sp.powsimp(V_dim * N ** (k - 1))}
 
 
 @lru_cache(maxsize=None)
@@ -464,7 +496,7 @@ def steep_corrected_equation():
 
     Returns Eq(N + ½, rhs) in j*, d, k.
     """
-    terms = expansion_terms(occupation_expansion(None, 1))
+    terms = _generic_expansion_terms(1)
     rhs = sum(d * A * ((d / jstar) ** k) ** (-e) for e, A in terms.items())
     rhs = sp.powsimp(sp.expand_power_base(sp.expand(rhs), force=True), force=True)
     rhs = sp.expand(sp.powsimp(sp.expand(rhs), force=True))
@@ -481,21 +513,24 @@ def steep_local_exponent():
 
     The leading terms of the deviation from 1 − k: +k/(2N) from the boundary term
     and −(k/I_k)(j*/d)^(k−1) from the spectrum's end at d (j* ≈ N/I_k).  They set the
-    allowance of the slope fit in the tests.
+    allowance of the slope fit in the tests.  The first order is the h-derivative at
+    h = 0 of the local exponent with δ → hδ, ε → hε (a rational function of h, analytic
+    at 0), its δ and ε coefficients reduced by ``factor``.
 
     Returns (exact implicit expression in j*, N, d, k; first-order deviation in N, d, k).
     """
     eq = steep_corrected_equation()
     I_k = steep_asymptotics()["I_k"]
     dN_djstar = sp.diff(eq.rhs, jstar)
-    exact = sp.simplify(1 - k * ((eq.rhs - sp.Rational(1, 2)) / jstar) / dN_djstar)
+    exact = sp.factor(1 - k * ((eq.rhs - sp.Rational(1, 2)) / jstar) / dN_djstar)
     # N = j*·G(X) − ½ with X = d/j*, G(X) = Σ_e A_e X^(1−ke); at fixed d,
     # dN/dj* = G − X G′.  Small parameters δ = 1/j*, ε = X^(1−k) = (j*/d)^(k−1).
     X = sp.Symbol("X", positive=True)
     delta, eps, h = sp.symbols("delta epsilon h", positive=True)
-    terms = expansion_terms(occupation_expansion(None, 1))
+    terms = _generic_expansion_terms(1)
     G = sum(A * X ** (1 - k * e) for e, A in terms.items())
-    if sp.simplify(G.subs(X, d / jstar) * jstar - eq.rhs) != 0:
+    if sp.cancel(sp.powsimp(sp.expand_power_base(G.subs(X, d / jstar) * jstar - eq.rhs,
+                                                 force=True), force=True)) != 0:
         raise ArithmeticError("G does not reproduce the corrected equation")
     n_over_j, slope = -delta / 2, sp.S.Zero
     for e, A in terms.items():
@@ -507,11 +542,14 @@ def steep_local_exponent():
         n_over_j += A * eps**p_e
         slope += A * (1 - log_deriv) * eps**p_e
     local = (1 - k * n_over_j / slope).subs({delta: h * delta, eps: h * eps})
-    first = sp.expand(sp.series(local, h, 0, 2).removeO().subs(h, 1))
-    deviation = sp.expand(first - (1 - k))
+    # first-order Taylor polynomial in h (local is a rational function of h, analytic at 0)
+    first = sp.expand(local.subs(h, 0) + sp.diff(local, h).subs(h, 0))
+    deviation = sp.collect(sp.expand(first - (1 - k)), [delta, eps], evaluate=False)
+    if set(deviation) - {delta, eps}:
+        raise ArithmeticError(f"the deviation from 1 − k is not linear in δ, ε: {deviation}")
+    deviation = sum(sp.factor(coefficient) * small for small, coefficient in deviation.items())
     # δ ≈ I_k/N and ε ≈ (N/(I_k d))^(k−1) at this order
-    deviation = deviation.subs({delta: I_k / N, eps: (N / (I_k * d)) ** (k - 1)})
-    return exact, sp.simplify(deviation)
+    return exact, deviation.subs({delta: I_k / N, eps: (N / (I_k * d)) ** (k - 1)})
 
 
 @lru_cache(maxsize=None)
@@ -531,7 +569,7 @@ def shallow_asymptotics(branch):
 
     Returns dict "kappa0" (in q, k) and "captured" (1 − V/d, leading).
     """
-    terms = expansion_terms(occupation_expansion(None, 2))
+    terms = _generic_expansion_terms(2)
     I_k = sp.pi / (k * sp.sin(sp.pi / k))
     lamd, _ = lambda_min("shallow")
     if branch == "below_half":
@@ -598,6 +636,12 @@ def isotropic_missing_variance():
 # B. ridge losses through κ(ζ)
 
 
+def _compact(expr):
+    """The shorter (``count_ops``) of the factored and the expanded form of a rational
+    function."""
+    return min((sp.factor(expr), sp.expand(expr)), key=sp.count_ops)
+
+
 @lru_cache(maxsize=None)
 def resolvent_traces():
     r"""First-order deterministic equivalents of the traces the ridge losses need.
@@ -620,16 +664,16 @@ def resolvent_traces():
     (total,) = eq.rhs.atoms(sp.Sum)
     R = sp.Symbol("R")
     (R_value,) = sp.solve(sp.Eq(eq.lhs, eq.rhs.subs(total, R)), R)
-    R_value = sp.simplify(R_value.subs(q, d / N))
-    if sp.simplify(kappa / (lam + kappa) - (1 - lam / (lam + kappa))) != 0:
+    R_value = _compact(R_value.subs(q, d / N))
+    if sp.cancel(kappa / (lam + kappa) - (1 - lam / (lam + kappa))) != 0:
         raise ArithmeticError("1/(λ+κ) ≠ (1 − λ/(λ+κ))/κ")
     inv_sum = (d - R_value) / kappa
     kf = sp.Function("kappa")(zeta)
-    A = sp.simplify((kappa / zeta) * inv_sum).subs(kappa, kf)
-    B = sp.simplify((kappa / zeta) * R_value).subs(kappa, kf)
+    A = _compact((kappa / zeta) * inv_sum).subs(kappa, kf)
+    B = _compact((kappa / zeta) * R_value).subs(kappa, kf)
 
     def plain(expr):
-        return sp.simplify(expr.subs(sp.Derivative(kf, zeta), kappa_prime).subs(kf, kappa))
+        return _compact(expr.subs(sp.Derivative(kf, zeta), kappa_prime).subs(kf, kappa))
 
     dA, dB = sp.diff(A, zeta), sp.diff(B, zeta)
     return {"A": plain(A), "B": plain(B), "inv2": plain(-dA),
@@ -650,10 +694,14 @@ def kappa_derivative():
     dF = sp.diff(F, zeta).subs(sp.Derivative(kf, zeta), kappa_prime).subs(kf, kappa)
     # pull κ′ out of the sums (linearity), then collect the sums into one
     dF = dF.replace(lambda e: isinstance(e, sp.Sum) and e.function.has(kappa_prime),
-                    lambda e: kappa_prime * sp.Sum(sp.simplify(e.function / kappa_prime),
+                    lambda e: kappa_prime * sp.Sum(sp.cancel(e.function / kappa_prime),
                                                    *e.limits))
     dF = sp.expand(dF)
-    (kp,) = sp.solve(dF, kappa_prime)
+    # dF = 0 is linear in κ′: solve it as such
+    slope = dF.coeff(kappa_prime)
+    if slope.has(kappa_prime) or sp.expand(dF - slope * kappa_prime).has(kappa_prime):
+        raise ArithmeticError(f"dF/dζ is not linear in κ′: {dF}")
+    kp = -sp.expand(dF - slope * kappa_prime) / slope
     # the two sums Σλ/(λ+κ) − κΣλ/(λ+κ)² are termwise Σλ²/(λ+κ)²
     sums = set(kp.atoms(sp.Sum))
     combined = sp.S.Zero
@@ -663,7 +711,7 @@ def kappa_derivative():
         combined += coeff * e.function
         rest = sp.expand(rest - coeff * e)
     target_summand = -lam_pop[j] ** 2 / (lam_pop[j] + kappa) ** 2 / N
-    if sp.simplify(combined - target_summand) != 0 or sp.simplify(rest - 1) != 0:
+    if sp.cancel(combined - target_summand) != 0 or sp.cancel(rest - 1) != 0:
         raise ArithmeticError(f"κ′ did not reduce to the λ² sum: 1/κ′ = {1 / kp}")
     target = 1 / (1 - sp.Sum(lam_pop[j] ** 2 / (lam_pop[j] + kappa) ** 2, (j, 1, d)) / N)
     return target
@@ -707,7 +755,7 @@ def ridge_step_losses():
     zeta_t = (omab + c) / alpha_bar
     w_ridge = ridge_denoiser()
     w_form = (sp.sqrt(omab) / alpha_bar) / (lam + zeta_t)
-    if sp.simplify(w_ridge - w_form) != 0:
+    if sp.cancel(w_ridge - w_form) != 0:
         raise ArithmeticError("ridge denoiser is not (√(1−ᾱ)/ᾱ)/(λ̂ + ζ)")
     l0, l1, l2, l3 = _loss_coefficients()
     tr = resolvent_traces()
@@ -715,8 +763,9 @@ def ridge_step_losses():
     pref2 = omab / alpha_bar**2
     train = d * l0 + l1 * pref1 * tr["A"] + pref2 * (l2 * tr["inv2"] + l3 * tr["hat_inv2"])
     test = d * l0 + l1 * pref1 * tr["A"] + pref2 * (l2 * tr["inv2"] + l3 * tr["pop_inv2"])
-    gap = sp.factor(sp.simplify(test - train))
-    return {"train": sp.simplify(train), "test": sp.simplify(test), "gap": gap,
+    # rational in κ, κ′, ζ, N, d, ᾱ: one fraction each (together), the gap factored
+    gap = sp.factor(test - train)
+    return {"train": sp.together(train), "test": sp.together(test), "gap": gap,
             "zeta": zeta_t}
 
 
@@ -834,7 +883,7 @@ def null_space_ridge_fixed_point():
     """
     test = null_space_step_losses("ridge")["test"]
     deriv = sp.diff(test, c)
-    weight = sp.simplify(deriv / (2 * (c - alpha_bar * sbar0)))
+    weight = sp.cancel(deriv / (2 * (c - alpha_bar * sbar0)))  # rational: cancel is exact
     if weight.has(sbar0):
         raise ArithmeticError(f"∂_c ℓ_test is not ω(c)(c − ᾱs̄₀): {weight}")
     return weight
