@@ -52,7 +52,7 @@ def _identity_kl_values(lam, N, n, seed, mean):
        regime="exact, any N >= d (forward), N > d + 1 (reverse)", group="B",
        params=dict(k=1.0, known=[[10, 50], [50, 1000], [100, 150]],
                    estimated=[[10, 50], [50, 1000]], datasets=2000),
-       quick=dict(datasets=1000), cost=2.6)
+       quick=dict(datasets=1000), cost=1.9)
 def _exact_identity(seed, params):
     theory, mean, se = [], [], []
     seeds = seed.spawn(len(params["known"]) + len(params["estimated"]))
@@ -71,7 +71,7 @@ def _exact_identity(seed, params):
 @claim("B2.series-order",
        "the K-term 1/N series of the exact E[KL] (f = id) has error ~ N^-(K+1), K = 1, 2, 3",
        regime="N -> infinity at fixed d (exact arithmetic, 40 digits)", group="B",
-       params=dict(d=[5, 20], K=[1, 2, 3], N_min=2000, doublings=6, dps=40), cost=1.5)
+       params=dict(d=[5, 20], K=[1, 2, 3], N_min=2000, doublings=6, dps=40), cost=0.7)
 def _series_order(seed, params):
     # rule fixed in advance: the least-squares slope of log|exact − series_K| over
     # N = N_min·2^j lies within the derived bound 2|a_{K+2}/a_{K+1}|/N_min of −(K+1)
@@ -112,7 +112,7 @@ def _ddpm_kl_values(lam, N, n, seed, model):
        regime="N -> infinity at fixed d; any schedule, c, tau, spectrum", group="B",
        params=dict(d=10, k=[0.0, 1.0, 2.0], models=[[0.0, None], [0.1, None], [0.0, 5.0]],
                    N_over_d=[16, 32, 64, 128], T=1000, datasets=4000),
-       quick=dict(datasets=1000), cost=2.8)
+       quick=dict(datasets=1000), cost=1.7)
 def _leading(seed, params):
     # rule fixed in advance: N·E[KL] = a₁ + b/N + c/N² + O(N⁻³); fit the three terms over
     # N = 16d..128d and z-test the intercept against a₁ (Holm across the suite).  The
@@ -156,7 +156,7 @@ def _loss_values(lam, N, n, seed, t, model):
        regime="N -> infinity at fixed d; per step and summed over t", group="B",
        params=dict(d=5, k=1.0, t=[100, 500, "sum"], models=[[0.0, None], [0.1, 50.0]],
                    N_over_d=[8, 16, 32, 64, 128], datasets=2000),
-       quick=dict(t=[100, "sum"], N_over_d=[8, 16, 32, 64], datasets=600), cost=4.0)
+       quick=dict(t=[100, "sum"], N_over_d=[8, 16, 32, 64], datasets=600), cost=1.7)
 def _loss_gap(seed, params):
     # rule fixed in advance: N·(E[L] − L(Σ)) = B + b/N + c/N² + O(N⁻³), fitted over
     # N = 8d..128d (control variate: the first-order term, mean exactly 0); z-test the

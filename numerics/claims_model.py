@@ -64,7 +64,7 @@ def _sgd_vs_gd(seed, *, d, N, t_steps, ridges, steps, replicates, batch):
        regime="exact, any N, d, t, c >= 0", group="A",
        params=dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=400,
                    batch=16, replicates=800),
-       quick=dict(replicates=200), cost=1.2)
+       quick=dict(replicates=200), cost=1.1)
 def _sgd_minimiser(seed, params):
     theory_n, optimum, mean, se = _sgd_vs_gd(
         seed, d=params["d"], N=params["N"], t_steps=params["t"], ridges=params["c"],
@@ -81,7 +81,7 @@ def _sgd_minimiser(seed, params):
        regime="exact, any n, eta (E[SGD] obeys the GD recursion)", group="A",
        params=dict(d=3, N=12, k=1.0, t=[1, 100, 500, 1000], c=[0.0, 0.1], steps=12,
                    batch=16, replicates=16000),
-       quick=dict(replicates=4000), cost=0.4)
+       quick=dict(replicates=4000), cost=0.5)
 def _gd_early(seed, params):
     theory_n, _, mean, se = _sgd_vs_gd(
         seed, d=params["d"], N=params["N"], t_steps=params["t"], ridges=params["c"],
@@ -94,7 +94,7 @@ def _gd_early(seed, params):
        regime="exact at finite T (the spectral shortcut)", group="A",
        params=dict(d=3, N=50, k=1.0, T=1000, c=0.0, replicates=10, samples=100_000,
                    sgd_steps=400, batch=32),
-       quick=dict(sgd_steps=200, batch=16, samples=50_000), cost=3.5)
+       quick=dict(sgd_steps=200, batch=16, samples=50_000), cost=3.6)
 def _end_to_end(seed, params):
     rng = np.random.default_rng(seed)
     X, _ = _dataset(rng, params["d"], params["N"], params["k"], rotate=True)
@@ -122,7 +122,7 @@ def _end_to_end(seed, params):
        regime="T -> infinity at fixed integral of beta (c = 0, tau = inf)", group="A",
        # beta_bar = (T·β_min, T·β_max): the paper's schedule at T = 1000
        params=dict(lam=[0.05, 0.5, 2.0, 10.0, 100.0], T=[1000, 2000, 4000, 8000, 16000],
-                   beta_bar=[0.1, 10.0]), cost=2.7)
+                   beta_bar=[0.1, 10.0]), cost=0.8)
 def _continuous_limit(seed, params):
     lam = np.array(params["lam"])
     Ts = params["T"]

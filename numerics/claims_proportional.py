@@ -42,7 +42,7 @@ def _model(q, params):
 @claim("C1.isotropic-closed-form",
        "E[KL]/d for f = identity, Sigma = I -> 1/2[1 + ((1-q)/q) log(1-q)] (q < 1), error ~ 1/d",
        regime="d, N -> infinity at q = d/N < 1 (exact arithmetic)", group="C",
-       params=dict(q=[0.25, 0.5, 0.75], d=[120, 240, 480, 960], dps=30), cost=0.9)
+       params=dict(q=[0.25, 0.5, 0.75], d=[120, 240, 480, 960], dps=30), cost=0.8)
 def _isotropic(seed, params):
     # rule fixed in advance: (i) the quadrature equivalent equals the sympy closed form to
     # 1e-9 relative (quadrature accuracy ~1e-12); (ii) the exact Wishart E[KL]/d minus the
@@ -102,7 +102,7 @@ def _table_note(table, labels, ds):
        params=dict(q=[0.25, 0.5, 2.0, 4.0], k=[0.0, 1.0, 2.0], d=[100, 200], c_above=0.1,
                    T=1000, datasets=100),
        quick=dict(d=[50, 100], datasets=60),
-       full=dict(d=[100, 200, 400]), cost=4.5)
+       full=dict(d=[100, 200, 400]), cost=1.9)
 def _proportional_kl(seed, params):
     def values(lam, N, q, s):
         f = transfer_interpolant(**_model(q, params))
@@ -124,7 +124,7 @@ def _proportional_kl(seed, params):
        params=dict(q=[0.25, 0.5, 2.0, 4.0], k=[0.0, 1.0, 2.0], d=[100, 200], t=[100, "sum"],
                    c_above=0.1, T=1000, datasets=100),
        quick=dict(d=[50, 100], datasets=50),
-       full=dict(d=[100, 200, 400]), cost=2.2)
+       full=dict(d=[100, 200, 400]), cost=1.2)
 def _proportional_losses(seed, params):
     def values(lam, N, q, s):
         model = _model(q, params)
@@ -148,7 +148,7 @@ def _proportional_losses(seed, params):
 @claim("C4.missing-variance-exponent",
        "variance missing from the training set V = N kappa0 ~ (I_k^k/zeta(k)) d N^(1-k) for k > 1",
        regime="N < d, d -> infinity first, then N large; power law k > 1", group="C",
-       params=dict(d=4000, k=[1.5, 2.0, 3.0], N=[20, 400], points=12), cost=3.0)
+       params=dict(d=4000, k=[1.5, 2.0, 3.0], N=[20, 400], points=12), cost=0.6)
 def _missing_variance_exponent(seed, params):
     # rule fixed in advance: the least-squares slope of log V(N) (deterministic equivalent
     # κ₀, no Monte Carlo) over N = 20..400 at d = 4000 lies within the derived first-order
@@ -223,7 +223,7 @@ def _optimum_shift(seed, params, knob):
        group="C",
        params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
        quick=dict(d=[50, 100], datasets=100),
-       full=dict(d=[100, 200, 400]), cost=2.0)
+       full=dict(d=[100, 200, 400]), cost=1.0)
 def _optimal_ridge(seed, params):
     return _optimum_shift(seed, params, "c")
 
@@ -234,6 +234,6 @@ def _optimal_ridge(seed, params):
        group="C",
        params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
        quick=dict(d=[50, 100], datasets=100),
-       full=dict(d=[100, 200, 400]), cost=2.0)
+       full=dict(d=[100, 200, 400]), cost=2.2)
 def _optimal_stopping(seed, params):
     return _optimum_shift(seed, params, "tau")
