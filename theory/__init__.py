@@ -11,7 +11,10 @@ continuous   the T → ∞ limit of the spectral transfer
 losses       train and test loss per eigen-direction, and their O(1/N) kernels
 perturbation second-order perturbation of spectral functions; Wick moments of Σ̂ − Σ
 kl           expected KL for N ≫ d: exact (digamma sums), series in 1/N, a₁
+proportional Marchenko–Pastur / Silverstein equivalents for d, N → ∞ at q = d/N
+scaling      N < d asymptotics: missing variance, null-space optima, hierarchy
 catalog      the named catalogue behind ``ldv formula``
+certify      a rigorous non-zero certificate (zero tests without simplify)
 """
 
 from . import catalog, continuous, kl, losses, model, perturbation, symbols

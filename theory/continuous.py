@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .certify import nonzero_at_a_rational_point
 from .model import variance_step
 from .symbols import alpha_bar, alpha_bar_T, beta, c, lam, v
 
@@ -124,18 +125,8 @@ def local_error_order(kind="ridge"):
         coefficient = derivative.subs(beta, 0) / sp.factorial(p)
         numerator, _ = sp.together(coefficient).as_numer_denom()
         if sp.expand(numerator) != 0:
-            if _nonzero_at_a_rational_point(coefficient):
+            if nonzero_at_a_rational_point(coefficient):
                 return p
             raise ArithmeticError(f"could not decide whether the β^{p} coefficient is 0")
     raise ArithmeticError("one-step error vanishes through order β³")
 
-
-def _nonzero_at_a_rational_point(expr):
-    """True if ``expr`` is provably non-zero: its value at some rational point is ≠ 0."""
-    for attempt in range(1, 6):
-        point = {symbol: sp.Rational(2 * k + attempt, 7 * k + 2 * attempt + 3)
-                 for k, symbol in enumerate(sorted(expr.free_symbols, key=str), start=1)}
-        value = expr.subs(point).evalf(30)
-        if value.is_number and value.is_zero is False and abs(value) > 1e-20:
-            return True
-    return False

@@ -81,7 +81,7 @@ from functools import lru_cache
 import sympy as sp
 
 from . import losses as _losses  # module import: pytest must not collect test_loss_*
-from .continuous import _nonzero_at_a_rational_point
+from .certify import nonzero_at_a_rational_point
 from .model import noise_averaged_loss, ridge_denoiser, sampler_gain
 from .proportional import (
     j, kappa, kappa0, lam_pop, null_space_equation, q, ridge_equivalent_equation, zeta,
@@ -339,7 +339,7 @@ def _residue(expr, s, pole):
     numerator, denominator = sp.fraction(expr)
     if denominator.subs(s, pole) == 0:
         slope = sp.diff(denominator, s).subs(s, pole)
-        if _nonzero_at_a_rational_point(slope):
+        if nonzero_at_a_rational_point(slope):
             return numerator.subs(s, pole) / slope
     return sp.residue(expr, s, pole)
 
