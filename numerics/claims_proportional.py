@@ -216,14 +216,17 @@ def _optimum_shift(seed, params, knob):
 # biased by ~1% on an asymmetric minimum, identically for both).  The equivalent is exact
 # only as d → ∞, so the difference Δ_d = r_∞ + a/d is fitted over d and r_∞ z-tested
 # against 0.
+_OPTIMUM_BUDGETS = dict(
+    params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
+    quick=dict(d=[50, 100], datasets=100),
+    full=dict(d=[100, 200, 400]))
+
 
 @claim("C5.optimal-ridge",
        "the deterministic-equivalent optimal ridge c* minimises the Monte Carlo test loss",
        regime="N < d (q = 2), d -> infinity; power-law spectrum, test loss summed over t",
        group="C",
-       params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
-       quick=dict(d=[50, 100], datasets=100),
-       full=dict(d=[100, 200, 400]), cost=1.0)
+       **_OPTIMUM_BUDGETS, cost=1.0)
 def _optimal_ridge(seed, params):
     return _optimum_shift(seed, params, "c")
 
@@ -232,8 +235,6 @@ def _optimal_ridge(seed, params):
        "the deterministic-equivalent optimal training time tau* minimises the Monte Carlo test loss",
        regime="N < d (q = 2), d -> infinity; power-law spectrum, c = 0, test loss summed over t",
        group="C",
-       params=dict(d=[100, 200], q=2.0, k=1.0, ratio=1.25, grid=3, datasets=200, groups=20),
-       quick=dict(d=[50, 100], datasets=100),
-       full=dict(d=[100, 200, 400]), cost=2.2)
+       **_OPTIMUM_BUDGETS, cost=2.2)
 def _optimal_stopping(seed, params):
     return _optimum_shift(seed, params, "tau")

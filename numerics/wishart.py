@@ -56,10 +56,15 @@ def bartlett_factor(d, dof, rng):
     """
     d = check_count(d, "d")
     dof = check_count(dof, "dof", d)
-    below, diagonal = _bartlett_draws(d, dof, rng)
-    A = np.zeros((d, d))
-    A[np.tril_indices(d, -1)] = below
-    A[np.diag_indices(d)] = diagonal
+    return _bartlett_assemble(d, [_bartlett_draws(d, dof, rng)])[0]
+
+
+def _bartlett_assemble(d, draws):
+    """Stack (below-diagonal, diagonal) entry pairs into lower-triangular factors (b, d, d)."""
+    A = np.zeros((len(draws), d, d))
+    rows, cols = np.tril_indices(d, -1)
+    A[:, rows, cols] = [below for below, _ in draws]
+    A[:, np.arange(d), np.arange(d)] = [diagonal for _, diagonal in draws]
     return A
 
 
@@ -71,12 +76,7 @@ def _factors(d, N, dof, seeds, method):
     """
     rngs = [np.random.default_rng(s) for s in seeds]
     if method == "bartlett":
-        draws = [_bartlett_draws(d, dof, rng) for rng in rngs]
-        A = np.zeros((len(rngs), d, d))
-        rows, cols = np.tril_indices(d, -1)
-        A[:, rows, cols] = [below for below, _ in draws]
-        A[:, np.arange(d), np.arange(d)] = [diagonal for _, diagonal in draws]
-        return A
+        return _bartlett_assemble(d, [_bartlett_draws(d, dof, rng) for rng in rngs])
     Z = np.stack([rng.standard_normal((N, d)) for rng in rngs])  # rows ~ N(0, I)
     if dof < N:  # centred: ZᵀZ − N z̄ z̄ᵀ ~ W_d(N − 1, I)
         Z = Z - Z.mean(axis=1, keepdims=True)
